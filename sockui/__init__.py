@@ -1,0 +1,3 @@
+"""sockui: a live terminal explorer for every socket on the machine."""
+
+__version__ = "0.1.0"

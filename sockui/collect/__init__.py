@@ -1,0 +1,1 @@
+"""Collectors: read sockets and owners from the kernel and /proc. Never imports Textual."""

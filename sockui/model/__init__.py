@@ -1,0 +1,1 @@
+"""Pure data: socket records, snapshots, filters, pairing and text formatting."""

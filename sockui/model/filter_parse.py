@@ -1,0 +1,360 @@
+"""Filter expression syntax (PRODUCT.md section 7): tokens and a tree; filters.py gives words meaning."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+from sockui.model.socket import Binding, Family, Proto
+
+#: Deeper nesting is refused so that a hostile expression cannot exhaust the recursion limit.
+MAX_DEPTH = 64
+
+
+class FilterError(ValueError):
+    """A filter expression that cannot be parsed, with where the problem is, for a caret under it."""
+
+    message: str
+    column: int
+    length: int
+
+    def __init__(self, message: str, column: int, length: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = max(column, 0)
+        self.length = max(length, 1)
+
+    def render(self, expr: str) -> str:
+        """The message, the expression indented by two spaces and a caret line under the bad columns.
+
+        Control characters show as '?' and wide characters count two cells, so that the caret lands
+        under what a terminal actually draws.
+        """
+        col = min(self.column, len(expr))
+        pad = sum(_cells(c) for c in expr[:col])
+        carets = max(1, sum(_cells(c) for c in expr[col : col + self.length]))
+        shown = "".join(_visible(c) for c in expr)
+        return f"{''.join(_visible(c) for c in self.message)}\n  {shown}\n  {' ' * pad}{'^' * carets}"
+
+
+def _visible(char: str) -> str:
+    return char if char.isprintable() else "?"
+
+
+def _cells(char: str) -> int:
+    """Terminal cells a character takes once made visible: 0 for combining marks, 2 for wide ones."""
+    if not char.isprintable():
+        return 1
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def show_text(text: str) -> str:
+    """Quote user text for a message: visible, and short enough to keep the message on one line."""
+    text = "".join(_visible(c) for c in text)
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
+# --- tokens -----------------------------------------------------------------------------------------
+
+TokenKind = Literal["word", "and", "or", "not", "(", ")", "op", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One lexical unit; ``col``/``length`` span its source text (quotes included)."""
+
+    kind: TokenKind
+    text: str
+    col: int
+    length: int
+    quoted: bool = False
+
+    @property
+    def end(self) -> int:
+        """Offset just past the token."""
+        return self.col + self.length
+
+
+# Characters that end an unquoted word: "port=443" and "dport!=22" must split without spaces.
+_SPECIAL = frozenset("()\"'=<>!&|")
+_OPS = ("==", "!=", "<=", ">=", "=", "<", ">")
+_LOGIC: dict[str, TokenKind] = {"and": "and", "or": "or", "not": "not"}
+
+
+def tokenize(expr: str) -> list[Token]:
+    """Split ``expr`` into tokens, ending with an ``end`` token; raise FilterError on a bad character."""
+    tokens: list[Token] = []
+    i, n = 0, len(expr)
+    while i < n:
+        ch = expr[i]
+        if ch.isspace():
+            i += 1
+        elif ch == "(" or ch == ")":
+            tokens.append(Token("(" if ch == "(" else ")", ch, i, 1))
+            i += 1
+        elif ch in "\"'":
+            tokens.append(_quoted(expr, i))
+            i = tokens[-1].end
+        elif ch in "&|":
+            word = "and" if ch == "&" else "or"
+            if not expr.startswith(ch * 2, i):
+                raise FilterError(f"unexpected '{ch}' (write '{ch * 2}' or '{word}')", i)
+            tokens.append(Token(_LOGIC[word], ch * 2, i, 2))
+            i += 2
+        elif ch in "=<>!":
+            op = next((o for o in _OPS if expr.startswith(o, i)), "!")
+            tokens.append(Token("not" if op == "!" else "op", op, i, len(op)))
+            i += len(op)
+        elif not ch.isprintable():
+            raise FilterError(f"unexpected control character (U+{ord(ch):04X})", i)
+        else:
+            j = i + 1
+            while j < n and _word_char(expr, j):
+                j += 1
+            text = expr[i:j]
+            tokens.append(Token(_LOGIC.get(text.lower(), "word"), text, i, j - i))
+            i = j
+    tokens.append(Token("end", "", n, 1))
+    return tokens
+
+
+def _word_char(expr: str, j: int) -> bool:
+    c = expr[j]
+    if c.isspace() or not c.isprintable():
+        return False
+    # '!' right after '[' is fnmatch's negated class ("proc [!n]ginx"), not a 'not'.
+    return c not in _SPECIAL or (c == "!" and expr[j - 1] == "[")
+
+
+def _quoted(expr: str, start: int) -> Token:
+    """A quoted word; backslash escapes only the quote and itself so Windows-ish paths stay literal."""
+    quote, chars, j = expr[start], [], start + 1
+    while j < len(expr):
+        c = expr[j]
+        if c == "\\" and expr[j + 1 : j + 2] in (quote, "\\"):
+            chars.append(expr[j + 1])
+            j += 2
+        elif c == quote:
+            if not chars:
+                raise FilterError("empty quotes: nothing to match", start, j + 1 - start)
+            return Token("word", "".join(chars), start, j + 1 - start, quoted=True)
+        elif not c.isprintable():
+            raise FilterError(f"unexpected control character (U+{ord(c):04X})", j)
+        else:
+            chars.append(c)
+            j += 1
+    raise FilterError(f"missing closing {quote} for this quote", start)
+
+
+# --- tree -------------------------------------------------------------------------------------------
+
+End = Literal["local", "remote", "either"]
+Field = Literal["state", "port", "pid", "proc", "user", "path", "addr"]
+
+
+@dataclass(frozen=True, slots=True)
+class Everything:
+    """The empty expression: matches every socket."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """``a and b and ...`` (also juxtaposition)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """``a or b or ...``."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """``not a``."""
+
+    item: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Is:
+    """A keyword test on an enum field: ``tcp``, ``ipv6``, ``listening``..."""
+
+    attr: Literal["proto", "family", "binding"]
+    values: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """``KEYWORD [OP] ARG``. The argument stays a token: filters.py gives it meaning, and its column.
+
+    ``op`` is one of ``== != < > <= >=``; "!=" means "the field exists and does not match", so that
+    ``dport != 22`` does not match a socket with no remote end.
+    """
+
+    field: Field
+    end: End
+    op: str
+    arg: Token
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """A bare word: searched in addresses, ports, process names and paths (see filters.py)."""
+
+    word: str
+
+
+Node = Everything | AllOf | AnyOf | Not | Is | Test | Search
+
+_FLAGS: dict[str, Is] = {
+    **{p.value: Is("proto", frozenset({p})) for p in Proto},
+    **dict.fromkeys(("ipv4", "inet4", "ip4", "v4"), Is("family", frozenset({Family.IPV4}))),
+    **dict.fromkeys(("ipv6", "inet6", "ip6", "v6"), Is("family", frozenset({Family.IPV6}))),
+    "inet": Is("family", frozenset({Family.IPV4, Family.IPV6})),
+    **{b.value: Is("binding", frozenset({b})) for b in Binding},
+    "listen": Is("binding", frozenset({Binding.LISTENING})),
+}
+
+# keyword -> (field, end, what the argument is, for "expected ... after 'kw'")
+_KEYWORDS: dict[str, tuple[Field, End, str]] = {
+    "state": ("state", "either", "a state name"),
+    "port": ("port", "either", "a port"),
+    "sport": ("port", "local", "a port"),
+    "dport": ("port", "remote", "a port"),
+    "addr": ("addr", "either", "an address"),
+    "src": ("addr", "local", "an address"),
+    "dst": ("addr", "remote", "an address"),
+    "pid": ("pid", "either", "a process id"),
+    "proc": ("proc", "either", "a process name"),
+    "process": ("proc", "either", "a process name"),
+    "user": ("user", "either", "a user name or uid"),
+    "uid": ("user", "either", "a user name or uid"),
+    "path": ("path", "either", "a path"),
+}
+_NUMERIC = frozenset({"port", "pid"})
+
+
+def parse_tree(expr: str) -> Node:
+    """Parse ``expr`` into a tree; a blank expression is :class:`Everything`. Raises FilterError."""
+    return _Parser(expr).parse()
+
+
+class _Parser:
+    """Recursive descent, precedence ``not`` > ``and`` (or juxtaposition) > ``or``.
+
+    Methods take ``after``, the token before the operand they parse (an operator or '('), only to
+    say what was left dangling when the operand is missing.
+    """
+
+    def __init__(self, expr: str) -> None:
+        self.tokens = tokenize(expr)
+        self.pos = 0
+        self.depth = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def take(self) -> Token:
+        tok = self.tokens[self.pos]
+        self.pos = min(self.pos + 1, len(self.tokens) - 1)
+        return tok
+
+    def parse(self) -> Node:
+        if self.peek().kind == "end":
+            return Everything()
+        node = self.or_expr(None)
+        if self.peek().kind != "end":
+            raise _unexpected(self.peek())
+        return node
+
+    def or_expr(self, after: Token | None) -> Node:
+        items = [self.and_expr(after)]
+        while self.peek().kind == "or":
+            items.append(self.and_expr(self.take()))
+        return items[0] if len(items) == 1 else AnyOf(tuple(items))
+
+    def and_expr(self, after: Token | None) -> Node:
+        items = [self.not_expr(after)]
+        while True:
+            kind = self.peek().kind
+            if kind == "and":
+                items.append(self.not_expr(self.take()))
+            elif kind in ("word", "(", "not"):
+                items.append(self.not_expr(None))
+            else:
+                return items[0] if len(items) == 1 else AllOf(tuple(items))
+
+    def not_expr(self, after: Token | None) -> Node:
+        # Iterative so that "not not not ..." cannot recurse deeply; pairs cancel out.
+        negate = False
+        while self.peek().kind == "not":
+            after = self.take()
+            negate = not negate
+        node = self.primary(after)
+        return Not(node) if negate else node
+
+    def primary(self, after: Token | None) -> Node:
+        tok = self.peek()
+        if tok.kind == "word":
+            return self.word(self.take())
+        if tok.kind == "(":
+            return self.group(self.take())
+        if tok.kind == ")" and after is not None and after.kind == "(":
+            raise FilterError("empty parentheses", after.col, tok.end - after.col)
+        if tok.kind in ("and", "or"):
+            raise FilterError(f"expected a filter before '{tok.text}'", tok.col, tok.length)
+        if after is not None and after.kind in ("and", "or", "not") and tok.kind != "op":
+            raise FilterError(f"expected a filter after '{after.text}'", after.col, after.length)
+        if after is not None and after.kind == "(" and tok.kind == "end":
+            raise FilterError("missing ')' for this '('", after.col)
+        raise _unexpected(tok)
+
+    def group(self, opening: Token) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FilterError(f"too many nested parentheses (at most {MAX_DEPTH})", opening.col)
+        node = self.or_expr(opening)
+        tok = self.peek()
+        if tok.kind == "end":
+            raise FilterError("missing ')' for this '('", opening.col)
+        if tok.kind != ")":
+            raise _unexpected(tok)
+        self.take()
+        self.depth -= 1
+        return node
+
+    def word(self, tok: Token) -> Node:
+        key = tok.text.lower()
+        if tok.quoted or (key not in _FLAGS and key not in _KEYWORDS):
+            return Search(tok.text)
+        if key in _FLAGS:
+            return _FLAGS[key]
+        field, end, what = _KEYWORDS[key]
+        op_tok = self.take() if self.peek().kind == "op" else None
+        arg = self.peek()
+        # Keywords are fine as arguments ("state listen", "proc tcp"); and/or/not, brackets are not.
+        if arg.kind != "word":
+            after = f"'{tok.text}'" if op_tok is None else f"'{tok.text} {op_tok.text}'"
+            raise FilterError(f"expected {what} after {after}", (op_tok or tok).end)
+        self.take()
+        op = "==" if op_tok is None or op_tok.text == "=" else op_tok.text
+        if op_tok is not None and op not in ("==", "!=") and field not in _NUMERIC:
+            msg = f"'{op}' only compares numbers (port, sport, dport, pid); use '=' or '!='"
+            raise FilterError(msg, op_tok.col, op_tok.length)
+        return Test(field, end, op, arg)
+
+
+def _unexpected(tok: Token) -> FilterError:
+    if tok.kind == ")":
+        return FilterError("')' without a matching '('", tok.col)
+    if tok.kind == "op":
+        msg = f"unexpected '{tok.text}': comparisons follow a keyword, as in 'port {tok.text} 443'"
+        return FilterError(msg, tok.col, tok.length)
+    what = show_text(tok.text) if tok.text else "end of filter"
+    return FilterError(f"unexpected {what}", tok.col, tok.length)

@@ -1,0 +1,84 @@
+"""Plain-text formatting shared by the table, the detail pane, the clipboard and the file formats.
+
+Everything that comes from the system (process names, cmdlines, UNIX paths, user names) is untrusted:
+it may hold escape sequences, newlines, bidi overrides or Rich markup. :func:`safe` makes control
+characters visible so such a string can never move the cursor, recolour the terminal or forge a line.
+Markup is not this module's concern: widgets render the result as ``Text``, never as markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sockui.model.socket import Endpoint, InetEndpoint, Owner, SocketRecord
+
+# C0 controls, DEL, C1 controls, the Unicode line/paragraph separators, bidi embeddings/overrides
+# and isolates ("trojan source"), zero-width and BOM characters, and lone surrogates (which is how
+# surrogateescape carries bytes that were not UTF-8). Backslash too, so escapes are unambiguous.
+_UNSAFE = re.compile(
+    "[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    named = _NAMED.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not valid UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def safe(text: str) -> str:
+    """``text`` with every control or invisible formatting character written as a visible escape."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def endpoint(ep: Endpoint | None, *, port_names: bool = False) -> str:
+    """``127.0.0.1:80``, ``[::1]:80``, a path, ``@abstract``, ``*`` for an unnamed UNIX end, '' for none."""
+    if ep is None:
+        return ""
+    if isinstance(ep, InetEndpoint):
+        address = f"[{ep.address}]" if ":" in ep.address else ep.address
+        return f"{address}:{ep.port}"
+    if ep.path is None:
+        return "*"
+    return safe(ep.path)
+
+
+def owner(o: Owner) -> str:
+    """``1234/nginx`` with the name made safe."""
+    return f"{o.pid}/{safe(o.name)}"
+
+
+def process_column(sock: SocketRecord) -> str:
+    """The Process cell: ``pid name`` of the first owner, ``+N`` when more processes hold it."""
+    if not sock.owners:
+        return ""
+    first = sock.owners[0]
+    extra = len(sock.pids) - 1
+    text = f"{first.pid} {safe(first.name)}"
+    return f"{text} +{extra}" if extra > 0 else text
+
+
+def fd_column(sock: SocketRecord) -> str:
+    """The Fd cell: the fds of the first owner's process (a process may hold a socket twice)."""
+    if not sock.owners:
+        return ""
+    pid = sock.owners[0].pid
+    return ",".join(str(o.fd) for o in sock.owners if o.pid == pid)
+
+
+def user_column(sock: SocketRecord, users: dict[int, str]) -> str:
+    """User name when known, else the numeric uid, else ''."""
+    if sock.uid is None:
+        return ""
+    name = users.get(sock.uid)
+    return safe(name) if name is not None else str(sock.uid)

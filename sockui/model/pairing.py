@@ -1,0 +1,99 @@
+"""Pairing: find the other end of a flow when it lives on this host, and a listener's clients.
+
+Peers come from data, never from the kernel directly for inet sockets: the other end of a TCP
+connection on this host is the socket whose 4-tuple is ours reversed, in the same snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sockui.model.socket import Binding, InetEndpoint, Proto, SocketRecord
+
+_MAPPED_PREFIX = "::ffff:"
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def normalize_address(address: str) -> str:
+    """Fold IPv4-mapped IPv6 (``::ffff:1.2.3.4``) to plain IPv4, so dual-stack ends compare equal."""
+    if address.startswith(_MAPPED_PREFIX) and "." in address:
+        return address[len(_MAPPED_PREFIX) :]
+    return address
+
+
+#: A connected inet socket as pairing sees it: (key, proto, local address, local port, remote address,
+#: remote port, closing). ``closing`` (TIME_WAIT and the like) loses to a live socket on the same
+#: 4-tuple. Plain tuples, not objects: pairing runs over every socket on every refresh.
+ConnectedFlow = tuple[int, str, str, int, str, int, bool]
+#: A bound, unconnected UDP socket: (key, local address, local port).
+BoundFlow = tuple[int, str, int]
+
+
+def inet_peers(connected: Iterable[ConnectedFlow], bound_udp: Iterable[BoundFlow] = ()) -> dict[int, int]:
+    """Map each connected socket's key to the key of its local other end, where there is one.
+
+    TCP: the exact reversed 4-tuple. UDP: the reversed 4-tuple of a connected socket, or else the
+    socket bound to the remote address and port (a server's unconnected socket, possibly on the
+    wildcard address). A server socket has many clients, so the map is not symmetric for UDP.
+    """
+    norm = normalize_address
+    by_tuple: dict[tuple[str, str, int, str, int], int] = {}
+    flows = sorted(connected, key=lambda f: not f[6])  # live sockets overwrite closing ones
+    keyed: list[tuple[int, tuple[str, str, int, str, int]]] = []
+    for key, proto, laddr, lport, raddr, rport, _closing in flows:
+        laddr = norm(laddr)
+        raddr = norm(raddr)
+        by_tuple[(proto, laddr, lport, raddr, rport)] = key
+        keyed.append((key, (proto, raddr, rport, laddr, lport)))
+    bound = {(norm(laddr), lport): key for key, laddr, lport in bound_udp}
+    peers: dict[int, int] = {}
+    get = by_tuple.get
+    for key, reverse in keyed:
+        other = get(reverse)
+        if other is None and reverse[0] == Proto.UDP and bound:
+            _proto, raddr, rport, _laddr, _lport = reverse
+            other = bound.get((raddr, rport))
+            for wildcard in _WILDCARDS:
+                if other is not None:
+                    break
+                other = bound.get((wildcard, rport))
+        if other is not None and other != key:
+            peers[key] = other
+    return peers
+
+
+def _serves(listener: InetEndpoint, local: InetEndpoint) -> bool:
+    if listener.port != local.port:
+        return False
+    laddr = normalize_address(listener.address)
+    return laddr in _WILDCARDS or laddr == normalize_address(local.address)
+
+
+def accepted_by(listener: SocketRecord, sockets: Sequence[SocketRecord]) -> list[SocketRecord]:
+    """The connections a listener accepted: its clients' server-side sockets.
+
+    Matching is by local endpoint: an accepted TCP socket has the listener's port (and address,
+    unless the listener is on a wildcard); an accepted UNIX socket reports the listener's path.
+    """
+    if listener.binding is not Binding.LISTENING or listener.local is None:
+        return []
+    result: list[SocketRecord] = []
+    if listener.proto is Proto.TCP and isinstance(listener.local, InetEndpoint):
+        for s in sockets:
+            if (
+                s.proto is Proto.TCP
+                and s.binding is Binding.CONNECTED
+                and isinstance(s.local, InetEndpoint)
+                and _serves(listener.local, s.local)
+            ):
+                result.append(s)
+    elif listener.proto is Proto.UNIX:
+        for s in sockets:
+            if s.proto is Proto.UNIX and s.binding is Binding.CONNECTED and s.local == listener.local:
+                result.append(s)
+    return result
+
+
+def index_by_key(sockets: Iterable[SocketRecord]) -> dict[int, SocketRecord]:
+    """Records by their stable key, for jumps to a peer."""
+    return {s.key: s for s in sockets}

@@ -1,0 +1,184 @@
+"""The socket record: what sockui knows about one kernel socket.
+
+Glossary (used across the code base):
+
+- endpoint: address + port (IPv4/IPv6), or a path (UNIX; abstract names start with ``@``);
+- peer: the other end of a connected socket;
+- owner: a pid + fd holding the socket (after fork or fd passing, several);
+- flow: a 4-tuple (local address, local port, remote address, remote port) with its protocol;
+- binding state: listening, connected, bound or unbound (see :class:`Binding`).
+
+Everything here is immutable and free of I/O so that collector threads can hand records to the UI
+thread without copies or locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Proto(StrEnum):
+    """Transport protocol, as the JSON schema spells it."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    UNIX = "unix"
+    RAW = "raw"
+
+
+class Family(StrEnum):
+    """Address family, as the JSON schema spells it."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    UNIX = "unix"
+
+
+class SockType(StrEnum):
+    """Socket type (SOCK_STREAM, SOCK_DGRAM, ...)."""
+
+    STREAM = "stream"
+    DGRAM = "dgram"
+    SEQPACKET = "seqpacket"
+    RAW = "raw"
+
+
+class Binding(StrEnum):
+    """Binding state: the classes of the binding filter (PRODUCT.md section 2)."""
+
+    LISTENING = "listening"
+    CONNECTED = "connected"
+    BOUND = "bound"
+    UNBOUND = "unbound"
+
+
+#: TCP state names as the kernel spells them, by their numeric value (include/net/tcp_states.h).
+TCP_STATES: dict[int, str] = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+    12: "NEW_SYN_RECV",
+    13: "BOUND_INACTIVE",
+}
+
+#: Every state name a record can carry (TCP names plus UNCONN for the connectionless protocols).
+STATE_NAMES: frozenset[str] = frozenset(TCP_STATES.values()) | {"UNCONN"}
+
+
+@dataclass(frozen=True, slots=True)
+class InetEndpoint:
+    """An IPv4/IPv6 address and port. IPv6 addresses are in compressed lowercase form.
+
+    For RAW sockets the "port" is the IP protocol number, as ss shows it.
+    """
+
+    address: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnixEndpoint:
+    """A UNIX socket name: a filesystem path, an abstract name (``@name``) or ``None`` (unnamed).
+
+    Paths come from the kernel as bytes; they are decoded with ``surrogateescape`` so that any byte
+    sequence survives and can be shown escaped.
+    """
+
+    path: str | None
+
+
+Endpoint = InetEndpoint | UnixEndpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """One holder of a socket: a process and the file descriptor number it holds it under."""
+
+    pid: int
+    fd: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketRecord:
+    """One kernel socket as seen in one snapshot.
+
+    Identity fields compare; the counters that change between refreshes (queues, tcp_info) do not, so
+    that two records of the same unchanged socket from consecutive snapshots are equal.
+    """
+
+    proto: Proto
+    family: Family
+    type: SockType
+    state: str
+    binding: Binding
+    local: Endpoint | None
+    remote: Endpoint | None
+    inode: int
+    uid: int | None
+    owners: tuple[Owner, ...] = ()
+    peer_inode: int | None = None
+    #: Kernel socket cookie (unique for the boot, also across families); None where unknown
+    #: (sockets found only through /proc: unbound ones, the /proc/net/raw fallback).
+    cookie: int | None = None
+    #: Key of the local peer record (see :attr:`key`) when the other end is on this host. Unlike
+    #: ``peer_inode`` it also points at peers with no inode (TIME_WAIT).
+    peer_key: int | None = None
+    #: Interface index the socket is bound to (0 = any); needed to show scoped IPv6 addresses.
+    ifindex: int = 0
+    #: UNIX listeners: inodes of the clients waiting in the accept queue.
+    pending: tuple[int, ...] = ()
+    recv_q: int = field(default=0, compare=False)
+    send_q: int = field(default=0, compare=False)
+    #: Raw ``struct tcp_info`` bytes from INET_DIAG_INFO; decode with ``model.tcpinfo.decode``.
+    #: Kept raw because decoding 100k of them per refresh would be wasted work.
+    tcp_info: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> int:
+        """A stable identity for this socket across snapshots.
+
+        The cookie where the kernel gives one (TIME_WAIT sockets have no inode but keep the cookie
+        of the live socket); otherwise the negated inode, so the two spaces never collide.
+        """
+        if self.cookie is not None:
+            return self.cookie
+        return -self.inode
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Distinct owning pids, in owner order."""
+        return tuple(dict.fromkeys(o.pid for o in self.owners))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """Every socket seen in one refresh, plus what the collector knows about its own blind spots."""
+
+    sockets: tuple[SocketRecord, ...]
+    #: Wall-clock time (time.time()) when the collection started.
+    taken_at: float
+    #: How long the collection took, in seconds.
+    duration: float = 0.0
+    #: Sockets with an inode but no visible owner while some processes' fd tables were unreadable
+    #: for lack of privilege: their owner may be hidden from us.
+    hidden_owners: int = 0
+    #: Sockets no process holds (TIME_WAIT, orphans, kernel sockets), as far as we can tell.
+    ownerless: int = 0
+    #: Processes whose fd table we could not read (EACCES).
+    unreadable_pids: int = 0
+    #: True when the portable psutil fallback was used: fields it cannot know are empty.
+    reduced: bool = False
+    #: Human-readable notes about degraded data (missing kernel support, fallbacks used).
+    warnings: tuple[str, ...] = ()
+    #: uid -> user name for every uid in ``sockets`` that could be resolved.
+    users: dict[int, str] = field(default_factory=dict, compare=False)
