@@ -74,8 +74,6 @@ def run_once(args: argparse.Namespace, flt: Filter) -> int:
     from sockui.collect.snapshot import collect_snapshot
 
     snapshot = collect_snapshot()
-    if snapshot.reduced:
-        print("sockui: reduced features: this platform has no sock_diag; using psutil", file=sys.stderr)
     for warning in snapshot.warnings:
         print(f"sockui: {warning}", file=sys.stderr)
     note = privilege_note(snapshot)

@@ -1,0 +1,139 @@
+"""Plain-text descriptions for the detail pane: endpoints with service and scope, the pair, owners.
+
+Pure functions over a snapshot; widgets only style the (label, value) pairs returned here. Every
+value that came from the system has already been through :func:`format.safe`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sockui.model import format as fmt
+from sockui.model.pairing import accepted_by, normalize_address
+from sockui.model.socket import Binding, Endpoint, InetEndpoint, Proto, Snapshot, SocketRecord
+
+#: (port, protocol) -> service name, from /etc/services (loaded by the collector side).
+Services = Mapping[tuple[int, str], str]
+
+Line = tuple[str, str]
+
+
+def parse_services(text: str) -> dict[tuple[int, str], str]:
+    """Parse /etc/services: ``name port/proto [aliases] [# comment]``; first name wins per port."""
+    result: dict[tuple[int, str], str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].split()
+        if len(line) < 2 or "/" not in line[1]:
+            continue
+        port_text, proto = line[1].split("/", 1)
+        if not port_text.isdigit():
+            continue
+        result.setdefault((int(port_text), proto.lower()), line[0])
+    return result
+
+
+def scope(address: str) -> str:
+    """Loopback / private / link-local / multicast / unspecified / public, for an IP address."""
+    try:
+        ip = ipaddress.ip_address(normalize_address(address.split("%", 1)[0]))
+    except ValueError:
+        return "unknown"
+    if ip.is_unspecified:
+        return "any address"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private:
+        return "private"
+    return "public"
+
+
+def service(ep: InetEndpoint, proto: Proto, services: Services) -> str | None:
+    """The well-known service name of a port, if any (``https``, ``ssh``)."""
+    if proto not in (Proto.TCP, Proto.UDP):
+        return None
+    return services.get((ep.port, proto.value))
+
+
+def endpoint_text(ep: Endpoint | None, proto: Proto, services: Services) -> str:
+    """``127.0.0.1:443 (https, loopback)``; a UNIX path; ``-`` for none."""
+    if ep is None:
+        return "-"
+    text = fmt.endpoint(ep)
+    if not isinstance(ep, InetEndpoint):
+        return text if text != "*" else "(unnamed)"
+    extras = [s for s in (service(ep, proto, services), scope(ep.address)) if s]
+    return f"{text} ({', '.join(extras)})" if extras else text
+
+
+def owners_text(sock: SocketRecord) -> str:
+    """``1234/nginx fd 7, 1240/nginx fd 7`` or a reason there is none."""
+    if not sock.owners:
+        return "none visible"
+    return ", ".join(f"{fmt.owner(o)} fd {o.fd}" for o in sock.owners)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The other end of a socket as the detail pane shows it."""
+
+    #: The local peer's record when the other end is on this host.
+    local: SocketRecord | None
+    #: A listener's accepted connections (its clients' server-side sockets).
+    clients: tuple[SocketRecord, ...]
+    #: Lines describing the other end (remote address facts, or why there is none).
+    lines: tuple[Line, ...]
+
+
+def pair(
+    sock: SocketRecord, snapshot: Snapshot, by_key: Mapping[int, SocketRecord], services: Services
+) -> Pair:
+    """Describe the other end of ``sock`` within ``snapshot``."""
+    peer = by_key.get(sock.peer_key) if sock.peer_key is not None else None
+    if sock.binding is Binding.LISTENING:
+        clients = tuple(accepted_by(sock, snapshot.sockets))
+        return Pair(None, clients, (("clients", f"{len(clients)} accepted connection(s)"),))
+    lines: list[Line] = []
+    if peer is not None:
+        lines.append(("peer", f"{fmt.endpoint(peer.local) or '*'}  on this host"))
+        lines.append(("process", owners_text(peer)))
+    elif sock.binding is Binding.CONNECTED and isinstance(sock.remote, InetEndpoint):
+        remote = sock.remote
+        lines.append(("remote", endpoint_text(remote, sock.proto, services)))
+        where = scope(remote.address)
+        if where == "loopback":
+            lines.append(
+                ("note", "loopback peer not in this snapshot (closed, or another network namespace)")
+            )
+    elif sock.proto is Proto.UNIX and sock.binding is Binding.CONNECTED:
+        lines.append(("peer", "not accepted yet, or already closed"))
+    else:
+        lines.append(("peer", "none: not connected"))
+    return Pair(peer, (), tuple(lines))
+
+
+def endpoint_lines(sock: SocketRecord, services: Services) -> list[Line]:
+    """The Endpoints section."""
+    lines: list[Line] = [
+        (
+            "socket",
+            f"{sock.proto.value} {sock.family.value} {sock.type.value}  {sock.state}  ({sock.binding.value})",
+        ),
+        ("local", endpoint_text(sock.local, sock.proto, services)),
+        ("remote", endpoint_text(sock.remote, sock.proto, services)),
+        ("inode", str(sock.inode) if sock.inode else "none (no socket file: e.g. TIME_WAIT)"),
+        ("queues", f"recv {sock.recv_q}  send {sock.send_q}"),
+    ]
+    if sock.pending:
+        lines.append(("pending", f"{len(sock.pending)} client(s) waiting to be accepted"))
+    return lines
+
+
+def process_sockets(pid: int, sockets: Sequence[SocketRecord]) -> list[SocketRecord]:
+    """Every socket ``pid`` holds, in the snapshot."""
+    return [s for s in sockets if any(o.pid == pid for o in s.owners)]

@@ -1,0 +1,1 @@
+"""Screens of the TUI: the main table, help, owners view."""

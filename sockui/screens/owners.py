@@ -1,0 +1,89 @@
+"""The owners view (``o``): each process holding a socket, and every other socket it holds.
+
+A process's socket list is small, so Textual's DataTable is fine here. Choosing a row closes the view
+and moves the main table's cursor to that socket. Cells are ``Text``: names and paths are untrusted.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from sockui.model import describe
+from sockui.model import format as fmt
+from sockui.model.export import proto_label
+from sockui.model.process import ProcessInfo
+from sockui.model.socket import Snapshot, SocketRecord
+from sockui.widgets.detail_panel import process_lines, section
+
+
+class OwnersScreen(ModalScreen[int | None]):
+    """Dismisses with the key of the chosen socket, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,o", "close", "Close"),
+    ]
+
+    def __init__(self, record: SocketRecord, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.record = record
+        self.snapshot = snapshot
+        self.pids = record.pids
+
+    def compose(self) -> ComposeResult:
+        """A details block and a socket table per owning process."""
+        with Vertical(id="owners-box"):
+            title = f"Owners of {proto_label(self.record)} {fmt.endpoint(self.record.local) or '(unbound)'}"
+            yield Static(Text(title, style="bold"), id="owners-title")
+            for pid in self.pids:
+                yield Static(Text(f"pid {pid}: loading…", style="dim"), id=f"owner-info-{pid}", classes="owner-info")
+                yield DataTable(id=f"owner-sockets-{pid}", classes="owner-sockets", cursor_type="row")
+            yield Static(Text("enter: jump to the socket   esc: close", style="dim"), id="owners-help")
+
+    def on_mount(self) -> None:
+        """Fill the socket tables from the snapshot; details come from a worker."""
+        for pid in self.pids:
+            table = self.query_one(f"#owner-sockets-{pid}", DataTable)
+            table.add_columns("Proto", "State", "Local", "Remote", "Fd")
+            for sock in describe.process_sockets(pid, self.snapshot.sockets):
+                fds = ",".join(str(o.fd) for o in sock.owners if o.pid == pid)
+                table.add_row(
+                    Text(proto_label(sock)),
+                    Text(sock.state),
+                    Text(fmt.endpoint(sock.local)),
+                    Text(fmt.endpoint(sock.remote)),
+                    Text(fds),
+                    key=str(sock.key),
+                )
+                if sock.key == self.record.key:
+                    table.move_cursor(row=table.row_count - 1)
+        if self.pids:
+            self.query_one(f"#owner-sockets-{self.pids[0]}", DataTable).focus()
+
+    def show_info(self, infos: tuple[ProcessInfo, ...]) -> None:
+        """Process details arrived from the worker (the view may have closed meanwhile)."""
+        if not self.is_mounted:
+            return
+        for info in infos:
+            if info.pid not in self.pids:
+                continue
+            fds = ",".join(str(o.fd) for o in self.record.owners if o.pid == info.pid)
+            others = len(describe.process_sockets(info.pid, self.snapshot.sockets)) - 1
+            lines = [line for line in process_lines(info, fds, max(0, others)) if line[0] != "sockets"]
+            self.query_one(f"#owner-info-{info.pid}", Static).update(section(f"Process {info.pid}", lines))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a socket: close and jump to it."""
+        event.stop()
+        if event.row_key.value is not None:
+            self.dismiss(int(event.row_key.value))
+
+    def action_close(self) -> None:
+        """Close without jumping."""
+        self.dismiss(None)

@@ -1,0 +1,1 @@
+"""Textual widgets of the TUI. They render model data; they never read the kernel."""
