@@ -33,7 +33,11 @@ class DetailsReady(Message):
     """Process details and TCP internals for the socket the detail pane shows."""
 
     def __init__(
-        self, key: int, processes: tuple[ProcessInfo, ...], tcp: TcpDetails | None, hostname: str | None = None
+        self,
+        key: int,
+        processes: tuple[ProcessInfo, ...],
+        tcp: TcpDetails | None,
+        hostname: str | None = None,
     ) -> None:
         super().__init__()
         self.key = key

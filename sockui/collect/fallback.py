@@ -80,10 +80,7 @@ def collect_portable() -> Snapshot:
         stype = _TYPES.get(c.type)
         if family is None or stype is None:
             continue
-        if family is Family.UNIX:
-            proto = Proto.UNIX
-        else:
-            proto = Proto.TCP if stype is SockType.STREAM else Proto.UDP
+        proto = Proto.UNIX if family is Family.UNIX else Proto.TCP if stype is SockType.STREAM else Proto.UDP
         local = _endpoint(c.laddr, family)
         remote = _endpoint(c.raddr, family)
         state, binding = _classify(proto, c.status or "", local, remote)

@@ -59,7 +59,7 @@ class ViewState:
         if hidden:
             parts.append("hiding " + ",".join(hidden))
         if not self.filter.is_empty:
-            parts.append(f"/{self.filter.source}")
+            parts.append(self.filter.source)
         return "  ".join(parts)
 
     @property

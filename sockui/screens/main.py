@@ -40,13 +40,14 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("b", "binding", "Binding"),
-        Binding("t", "proto('tcp')", "TCP"),
-        Binding("u", "proto('udp')", "UDP"),
-        Binding("x", "proto('unix')", "UNIX"),
+        # Shown in the ? help; the footer keeps to what fits 80 columns.
+        Binding("t", "proto('tcp')", "TCP", show=False),
+        Binding("u", "proto('udp')", "UDP", show=False),
+        Binding("x", "proto('unix')", "UNIX", show=False),
         Binding("enter", "detail", "Detail"),
         Binding("p", "pair", "Pair"),
         Binding("o", "owners", "Owners"),
-        Binding("s", "sort", "Sort"),
+        Binding("s", "sort", "Sort", show=False),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -74,7 +75,9 @@ class MainScreen(Screen[None]):
         """Start hidden bits hidden and focus the table."""
         self.query_one(FilterBar).display = False
         self.query_one(DetailPanel).display = False
-        self.table.set_sort(self.view.sort_column, self.view.sort_reverse, sort_key(self.view.sort_column, {}))
+        self.table.set_sort(
+            self.view.sort_column, self.view.sort_reverse, sort_key(self.view.sort_column, {})
+        )
         self.table.focus()
         self._show_status()
 
@@ -105,7 +108,9 @@ class MainScreen(Screen[None]):
             return
         rows = visible_sockets(snapshot, self.view)
         table = self.table
-        table.set_sort(self.view.sort_column, self.view.sort_reverse, sort_key(self.view.sort_column, snapshot.users))
+        table.set_sort(
+            self.view.sort_column, self.view.sort_reverse, sort_key(self.view.sort_column, snapshot.users)
+        )
         table.update_rows(rows, snapshot.users, alive if callable(alive) else None)
         self._show_status(len(rows))
         self._show_detail()
@@ -226,7 +231,9 @@ class MainScreen(Screen[None]):
         else:
             where = fmt.endpoint(target.local) or "the socket"
             owner = fmt.process_column(target) or "no owner"
-            self.notify(f"{where} ({owner}) is hidden by the filter; Esc clears it.", severity="warning", markup=False)
+            self.notify(
+                f"{where} ({owner}) is hidden by the filter; Esc clears it.", severity="warning", markup=False
+            )
         return False
 
     def action_pair(self) -> None:

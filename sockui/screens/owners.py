@@ -42,7 +42,9 @@ class OwnersScreen(ModalScreen[int | None]):
             title = f"Owners of {proto_label(self.record)} {fmt.endpoint(self.record.local) or '(unbound)'}"
             yield Static(Text(title, style="bold"), id="owners-title")
             for pid in self.pids:
-                yield Static(Text(f"pid {pid}: loading…", style="dim"), id=f"owner-info-{pid}", classes="owner-info")
+                yield Static(
+                    Text(f"pid {pid}: loading…", style="dim"), id=f"owner-info-{pid}", classes="owner-info"
+                )
                 yield DataTable(id=f"owner-sockets-{pid}", classes="owner-sockets", cursor_type="row")
             yield Static(Text("enter: jump to the socket   esc: close", style="dim"), id="owners-help")
 

@@ -23,6 +23,7 @@ from sockui.model.socket import Snapshot, SocketRecord
 from sockui.model.tcpinfo import TcpDetails, decode
 
 MAX_CLIENTS = 500
+MAX_CMDLINE = 400
 
 
 def section(title: str, lines: Iterable[describe.Line]) -> Text:
@@ -45,7 +46,10 @@ def process_lines(info: ProcessInfo, fd_list: str, others: int) -> list[describe
     if info.name is not None:
         lines.append(("name", fmt.safe(info.name)))
     if info.cmdline is not None:
-        lines.append(("cmdline", fmt.safe(" ".join(info.cmdline)) or "(none: kernel thread or zombie)"))
+        cmdline = fmt.safe(" ".join(info.cmdline)) or "(none: kernel thread or zombie)"
+        if len(cmdline) > MAX_CMDLINE:
+            cmdline = cmdline[: MAX_CMDLINE - 1] + "…"
+        lines.append(("cmdline", cmdline))
     if info.user is not None:
         lines.append(("user", fmt.safe(info.user)))
     if info.parents:
@@ -72,7 +76,9 @@ def tcp_lines(details: TcpDetails) -> list[describe.Line]:
         if info.snd_cwnd is not None:
             lines.append(("cwnd", f"{info.snd_cwnd} segments, mss {info.snd_mss}"))
         if info.bytes_sent is not None or info.bytes_received is not None:
-            lines.append(("bytes", f"sent {info.bytes_sent}  acked {info.bytes_acked}  received {info.bytes_received}"))
+            lines.append(
+                ("bytes", f"sent {info.bytes_sent}  acked {info.bytes_acked}  received {info.bytes_received}")
+            )
         if info.total_retrans is not None:
             lines.append(("retrans", f"{info.total_retrans} total, {info.retransmits} now"))
         if info.delivery_rate is not None:

@@ -37,8 +37,11 @@ class FilterBar(Vertical):
 
     def compose(self) -> ComposeResult:
         """The input and the error line under it."""
-        yield Input(placeholder="filter: tcp and port 443, listening, proc nginx …  (Enter applies, Esc clears)",
-                    id="filter-input", compact=True)
+        yield Input(
+            placeholder="filter: tcp and port 443, listening, proc nginx …  (Enter applies, Esc clears)",
+            id="filter-input",
+            compact=True,
+        )
         yield Static("", id="filter-error", markup=False)
 
     def open(self, current: str) -> None:

@@ -15,7 +15,12 @@ class StatusBar(Static):
     """Two short lines; every part is built as Text, so nothing here is ever parsed as markup."""
 
     def show(
-        self, snapshot: Snapshot | None, counts: Counts | None, view: ViewState, paused: bool, error: str | None
+        self,
+        snapshot: Snapshot | None,
+        counts: Counts | None,
+        view: ViewState,
+        paused: bool,
+        error: str | None,
     ) -> None:
         """Redraw from the current state."""
         self.update(render_status(snapshot, counts, view, paused, error))
@@ -42,10 +47,10 @@ def render_status(
     text.append(f"shown {counts.shown}/{counts.total}", style="bold")
     hidden = counts.total - counts.shown
     if hidden:
-        text.append(f" ({hidden} filtered out)")
+        text.append(f"  ({hidden} filtered out)")
     described = view.describe()
     if described:
-        text.append("  filter: ", style="dim")
+        text.append("  filter ", style="dim")
         text.append(described, style="bold")
     if snapshot.hidden_owners:
         text.append("  │ ", style="dim")
