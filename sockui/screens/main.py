@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from sockui.model import describe
 from sockui.model import format as fmt
@@ -38,7 +38,9 @@ class MainScreen(Screen[None]):
     """Everything the user sees first."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
+        # Priority: handled as the key arrives, so keys typed right after "/" reach the input even in
+        # one burst (a paste, tmux send-keys). check_action lets "/" through once the input has focus.
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("b", "binding", "Binding"),
         # Shown in the ? help; the footer keeps to what fits 80 columns.
         Binding("t", "proto('tcp')", "TCP", show=False),
@@ -162,7 +164,7 @@ class MainScreen(Screen[None]):
 
     @on(FilterBar.Closed)
     def _filter_closed(self) -> None:
-        self.table.focus()
+        self.set_focus(self.table)
 
     @on(DetailPanel.JumpRequested)
     def _jump_requested(self, event: DetailPanel.JumpRequested) -> None:
@@ -181,6 +183,12 @@ class MainScreen(Screen[None]):
 
     def _set_filter(self, flt: Filter) -> None:
         self._set_view(replace(self.view, filter=flt))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Let ``/`` be typed into the filter input instead of reopening it."""
+        if action == "filter" and isinstance(self.focused, Input):
+            return False
+        return True
 
     def action_filter(self) -> None:
         """``/``: edit the filter expression."""

@@ -50,7 +50,9 @@ class FilterBar(Vertical):
         box = self.query_one(Input)
         box.value = current
         box.cursor_position = len(current)
-        box.focus()
+        # Focus now, not via call_later: keys typed (or pasted) right after "/" are already queued
+        # and must land in the input, not in the table.
+        self.screen.set_focus(box)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Parse; on success apply and close, on error point at the column."""
