@@ -21,10 +21,11 @@ from sockui.collect.process import process_info
 from sockui.collect.query import tcp_details
 from sockui.collect.services import load_services
 from sockui.collect.snapshot import Collector
-from sockui.messages import CollectFailed, DetailsReady, SnapshotReady
+from sockui.messages import CollectFailed, DetailsReady, RowsReady, SnapshotReady
 from sockui.model.filters import parse
+from sockui.model.pairing import index_by_key
 from sockui.model.socket import Snapshot, SocketRecord
-from sockui.model.view import ViewState
+from sockui.model.view import ViewState, derive
 from sockui.screens.help import HelpScreen
 from sockui.screens.main import MainScreen
 from sockui.screens.owners import OwnersScreen
@@ -100,15 +101,33 @@ class SockuiApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - any failure must reach the status bar, not kill the app
             self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
             return
-        if not worker.is_cancelled:
-            self.post_message(SnapshotReady(snapshot))
+        if worker.is_cancelled:
+            return
+        # Deriving the rows is as costly as a small refresh: do it here, not on the UI thread.
+        derived = derive(snapshot, self.main.view)
+        self.post_message(SnapshotReady(snapshot, index_by_key(snapshot.sockets), derived))
 
     @on(SnapshotReady)
     def _snapshot_ready(self, message: SnapshotReady) -> None:
         if not self.paused:
-            self.main.apply_snapshot(message.snapshot)
+            self.main.apply_snapshot(message.snapshot, message.by_key, message.derived)
             self.snapshots_applied += 1
         self._schedule(message.snapshot.duration)
+
+    @on(MainScreen.ViewChanged)
+    def _view_changed(self, message: MainScreen.ViewChanged) -> None:
+        if self.main.snapshot is not None:
+            self._derive(self.main.snapshot, message.view)
+
+    @work(thread=True, exclusive=True, group="derive", exit_on_error=False)
+    def _derive(self, snapshot: Snapshot, view: ViewState) -> None:
+        derived = derive(snapshot, view)
+        if not get_current_worker().is_cancelled:
+            self.post_message(RowsReady(derived))
+
+    @on(RowsReady)
+    def _rows_ready(self, message: RowsReady) -> None:
+        self.main.apply_rows(message.derived)
 
     @on(CollectFailed)
     def _collect_failed(self, message: CollectFailed) -> None:

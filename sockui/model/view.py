@@ -125,6 +125,24 @@ def counts(snapshot: Snapshot, shown: int) -> Counts:
     return Counts(len(snapshot.sockets), shown, dict(by_binding), dict(by_proto))
 
 
+@dataclass(frozen=True)
+class Derived:
+    """What the main screen shows for one (snapshot, view) pair, computed off the UI thread."""
+
+    snapshot: Snapshot
+    view: ViewState
+    #: Visible sockets in display order.
+    rows: list[SocketRecord]
+    counts: Counts
+
+
+def derive(snapshot: Snapshot, view: ViewState) -> Derived:
+    """Filter and sort: ~1 s at 100k sockets in CPython, so workers call this, never the UI thread."""
+    rows = visible_sockets(snapshot, view)
+    rows.sort(key=sort_key(view.sort_column, snapshot.users), reverse=view.sort_reverse)
+    return Derived(snapshot, view, rows, counts(snapshot, len(rows)))
+
+
 def find_index(rows: Sequence[SocketRecord], key: int) -> int | None:
     """Position of the socket with ``key`` in ``rows``, if shown."""
     for i, s in enumerate(rows):

@@ -7,6 +7,7 @@ are fetched by a worker thread owned by the app.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import ClassVar
 
@@ -15,15 +16,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from sockui.model import describe
 from sockui.model import format as fmt
 from sockui.model.filters import Filter, parse
-from sockui.model.pairing import index_by_key
 from sockui.model.socket import Proto, Snapshot, SocketRecord
-from sockui.model.view import ViewState, counts, sort_key, visible_sockets
+from sockui.model.view import Counts, Derived, ViewState, sort_key
 from sockui.widgets.columns import ALL_COLUMNS
 from sockui.widgets.detail_panel import DetailPanel
 from sockui.widgets.filter_bar import FilterBar
@@ -63,6 +64,7 @@ class MainScreen(Screen[None]):
         self.paused = False
         self.error: str | None = None
         self._history: list[int] = []
+        self._counts: Counts | None = None
 
     def compose(self) -> ComposeResult:
         """Status, filter bar, table (+ detail), footer."""
@@ -95,32 +97,42 @@ class MainScreen(Screen[None]):
 
     # -- data in -------------------------------------------------------------------------------
 
-    def apply_snapshot(self, snapshot: Snapshot) -> None:
-        """A new snapshot: diff it into the table, refresh the status and the detail pane."""
-        self.snapshot = snapshot
-        self.by_key = index_by_key(snapshot.sockets)
-        self.error = None
-        self._rederive(alive=self.by_key.__contains__)
+    class ViewChanged(Message):
+        """The user changed what the table shows; the app derives new rows in a worker."""
 
-    def _rederive(self, alive: object = None) -> None:
-        """Rows from the current snapshot and view; ``alive`` None means a view change."""
-        snapshot = self.snapshot
-        if snapshot is None:
-            self._show_status()
+        def __init__(self, view: ViewState) -> None:
+            super().__init__()
+            self.view = view
+
+    def apply_snapshot(self, snapshot: Snapshot, by_key: dict[int, SocketRecord], derived: Derived) -> None:
+        """A new snapshot: diff its rows into the table, refresh the status and the detail pane."""
+        self.snapshot = snapshot
+        self.by_key = by_key
+        self.error = None
+        if derived.view is not self.view:
+            # The view changed while the worker ran: its rows are stale; ask again.
+            self.post_message(self.ViewChanged(self.view))
             return
-        rows = visible_sockets(snapshot, self.view)
-        table = self.table
-        table.set_sort(
-            self.view.sort_column, self.view.sort_reverse, sort_key(self.view.sort_column, snapshot.users)
+        self._apply(derived, alive=by_key.__contains__)
+
+    def apply_rows(self, derived: Derived) -> None:
+        """Rows for a new view (no highlights: nothing changed on the machine)."""
+        if derived.view is self.view and derived.snapshot is self.snapshot:
+            self._apply(derived, alive=None)
+
+    def _apply(self, derived: Derived, alive: Callable[[int], bool] | None) -> None:
+        view = derived.view
+        self.table.set_sort(
+            view.sort_column, view.sort_reverse, sort_key(view.sort_column, derived.snapshot.users)
         )
-        table.update_rows(rows, snapshot.users, alive if callable(alive) else None)
-        self._show_status(len(rows))
+        self.table.update_rows(derived.rows, derived.snapshot.users, alive)
+        self._counts = derived.counts
+        self._show_status()
         self._show_detail()
 
-    def _show_status(self, shown: int | None = None) -> None:
-        snapshot = self.snapshot
-        summary = counts(snapshot, shown if shown is not None else 0) if snapshot is not None else None
-        self.query_one(StatusBar).show(snapshot, summary, self.view, self.paused, self.error)
+    def _show_status(self) -> None:
+        counts = self._counts if self.snapshot is not None else None
+        self.query_one(StatusBar).show(self.snapshot, counts, self.view, self.paused, self.error)
 
     def _show_detail(self) -> None:
         panel = self.detail
@@ -134,13 +146,13 @@ class MainScreen(Screen[None]):
     def show_failure(self, error: str) -> None:
         """A refresh failed: say so, keep the last good snapshot."""
         self.error = error
-        self._show_status(self.table.row_count)
+        self._show_status()
 
     def set_paused(self, paused: bool) -> None:
         """Reflect the pause state."""
         self.paused = paused
         self.set_class(paused, "-paused")
-        self._show_status(self.table.row_count)
+        self._show_status()
 
     # -- events --------------------------------------------------------------------------------
 
@@ -179,16 +191,15 @@ class MainScreen(Screen[None]):
 
     def _set_view(self, view: ViewState) -> None:
         self.view = view
-        self._rederive()
+        self._show_status()
+        self.post_message(self.ViewChanged(view))
 
     def _set_filter(self, flt: Filter) -> None:
         self._set_view(replace(self.view, filter=flt))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Let ``/`` be typed into the filter input instead of reopening it."""
-        if action == "filter" and isinstance(self.focused, Input):
-            return False
-        return True
+        return not (action == "filter" and isinstance(self.focused, Input))
 
     def action_filter(self) -> None:
         """``/``: edit the filter expression."""

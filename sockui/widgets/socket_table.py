@@ -9,6 +9,7 @@ lazily, for visible lines only, and cached per record.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -107,9 +108,9 @@ class SocketTable(ScrollView, can_focus=True):
         return [r.record for r in self._rows]
 
     def set_sort(self, column: str, reverse: bool, key: Callable[[SocketRecord], Any]) -> None:
-        """Change the sort order (re-sorts at once; the cursor stays on its socket)."""
+        """Record the sort order the rows arrive in (for the header arrow and lingering rows)."""
         self._sort_column, self._sort_reverse, self._sort_key = column, reverse, key
-        self._resort(self.cursor_record.key if self.cursor_record else None)
+        self.refresh(layout=False)
 
     def update_rows(
         self,
@@ -118,11 +119,12 @@ class SocketTable(ScrollView, can_focus=True):
         alive: Callable[[int], bool] | None,
         now: float | None = None,
     ) -> None:
-        """Apply a new set of visible sockets as a keyed diff.
+        """Apply a new set of visible sockets, already sorted, as a keyed diff.
 
         ``alive`` tells whether a key that left the visible set still exists in the snapshot: only
-        sockets that really closed linger in red; ones merely filtered out leave at once. None means
-        the change came from the view (a new filter), so nothing is highlighted.
+        sockets that really closed linger in red, at their old place in the order; ones merely
+        filtered out leave at once. None means the change came from the view (a new filter), so
+        nothing is highlighted. Sorting is the caller's job (done off the UI thread).
         """
         now = time.monotonic() if now is None else now
         highlight = alive is not None and bool(self._rows)
@@ -141,15 +143,18 @@ class SocketTable(ScrollView, can_focus=True):
                 prev.status = ""
             prev.record = rec
             rows.append(prev)
+        lingering = []
         for prev in old.values():
             if alive is None or alive(prev.key):
                 continue
             if prev.status != "closed":
                 prev.status, prev.until = "closed", now + CLOSED_FOR
             if prev.until > now:
-                rows.append(prev)
+                lingering.append(prev)
+        for row in lingering:
+            rows.insert(self._linger_position(rows, row), row)
         self._rows = rows
-        self._resort(cursor_key)
+        self._reindex(cursor_key)
 
     def expire(self, now: float | None = None) -> bool:
         """Drop closed rows whose moment has passed and clear stale highlights; True if any changed."""
@@ -166,7 +171,7 @@ class SocketTable(ScrollView, can_focus=True):
         if changed:
             cursor_key = self.cursor_record.key if self.cursor_record else None
             self._rows = kept
-            self._resort(cursor_key, resort=False)
+            self._reindex(cursor_key)
         return changed
 
     @property
@@ -174,11 +179,15 @@ class SocketTable(ScrollView, can_focus=True):
         """True while some row is green, yellow or red (the app then keeps a timer running)."""
         return any(r.status for r in self._rows)
 
-    def _resort(self, cursor_key: int | None, resort: bool = True) -> None:
+    def _linger_position(self, rows: list[_Row], row: _Row) -> int:
+        """Where a closed row stays while it lingers: its place in the sort order."""
+        if self._sort_reverse:  # bisect wants ascending order; the old index is close enough
+            return min(self._positions.get(row.key, len(rows)), len(rows))
+        key = self._sort_key
+        return bisect.bisect_left(rows, key(row.record), key=lambda r: key(r.record))
+
+    def _reindex(self, cursor_key: int | None) -> None:
         old_cursor, old_scroll = self._cursor, self.scroll_offset.y
-        if resort:
-            key = self._sort_key
-            self._rows.sort(key=lambda r: key(r.record), reverse=self._sort_reverse)
         self._positions = {r.key: i for i, r in enumerate(self._rows)}
         if cursor_key is not None and cursor_key in self._positions:
             self._cursor = self._positions[cursor_key]
