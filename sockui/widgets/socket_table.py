@@ -88,6 +88,16 @@ class SocketTable(ScrollView, can_focus=True):
         self._layout: Layout = layout(80)
         self._cells: LRUCache[int, tuple[SocketRecord, dict[str, str]]] = LRUCache(4096)
         self._sort_key: Callable[[SocketRecord], Any] = lambda s: s.key
+        #: When the earliest highlight ends (inf: none), so the fade timer skips idle ticks cheaply.
+        self._next_expiry = float("inf")
+
+    def on_mount(self) -> None:
+        """Fade highlights on a timer: pure UI state, no I/O, so an interval is fine here."""
+        self.set_interval(0.5, self._fade)
+
+    def _fade(self) -> None:
+        if time.monotonic() >= self._next_expiry and self.expire():
+            self.refresh()
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -154,6 +164,7 @@ class SocketTable(ScrollView, can_focus=True):
         for row in lingering:
             rows.insert(self._linger_position(rows, row), row)
         self._rows = rows
+        self._next_expiry = min((r.until for r in rows if r.status), default=float("inf"))
         self._reindex(cursor_key)
 
     def expire(self, now: float | None = None) -> bool:
@@ -168,6 +179,7 @@ class SocketTable(ScrollView, can_focus=True):
                     continue
                 row.status = ""
             kept.append(row)
+        self._next_expiry = min((r.until for r in kept if r.status), default=float("inf"))
         if changed:
             cursor_key = self.cursor_record.key if self.cursor_record else None
             self._rows = kept
@@ -176,8 +188,8 @@ class SocketTable(ScrollView, can_focus=True):
 
     @property
     def has_highlights(self) -> bool:
-        """True while some row is green, yellow or red (the app then keeps a timer running)."""
-        return any(r.status for r in self._rows)
+        """True while some row is green, yellow or red."""
+        return self._next_expiry != float("inf")
 
     def _linger_position(self, rows: list[_Row], row: _Row) -> int:
         """Where a closed row stays while it lingers: its place in the sort order."""
