@@ -74,6 +74,7 @@ def collect_portable() -> Snapshot:
         conns = []
         warnings.append("listing sockets needs more privilege on this platform; run as root to see them")
     names: dict[int, str] = {}
+    seen: set[int] = set()
     records: list[SocketRecord] = []
     for c in conns:
         family = _FAMILIES.get(c.family)
@@ -92,6 +93,12 @@ def collect_portable() -> Snapshot:
                 except (psutil.Error, OSError):
                     names[c.pid] = ""
             owners = (Owner(c.pid, c.fd if c.fd is not None else -1, names[c.pid]),)
+        # Sockets psutil cannot tell apart (unnamed, ownerless UNIX sockets) get a counter mixed in
+        # so keys stay unique within the snapshot.
+        key = _synthetic_key(proto, local, remote, c.pid, c.fd)
+        while key in seen:
+            key = _synthetic_key(proto, local, remote, c.pid, c.fd, len(seen))
+        seen.add(key)
         records.append(
             SocketRecord(
                 proto=proto,
@@ -104,7 +111,7 @@ def collect_portable() -> Snapshot:
                 inode=0,
                 uid=None,
                 owners=owners,
-                cookie=_synthetic_key(proto, local, remote, c.pid, c.fd),
+                cookie=key,
             )
         )
     return Snapshot(

@@ -19,6 +19,8 @@ Services = Mapping[tuple[int, str], str]
 
 Line = tuple[str, str]
 
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
 
 def parse_services(text: str) -> dict[tuple[int, str], str]:
     """Parse /etc/services: ``name port/proto [aliases] [# comment]``; first name wins per port."""
@@ -50,6 +52,10 @@ def scope(address: str) -> str:
         return "multicast"
     if ip.is_private:
         return "private"
+    if ip.version == 4 and ip in _SHARED:
+        return "shared (carrier-grade NAT)"
+    if not ip.is_global:
+        return "reserved"
     return "public"
 
 

@@ -152,13 +152,14 @@ def table_row(sock: SocketRecord, users: dict[int, str]) -> tuple[str, ...]:
 def to_table(sockets: Sequence[SocketRecord], users: dict[int, str]) -> str:
     """An aligned text table with a header line."""
     rows = [TABLE_HEADERS] + [table_row(s, users) for s in sockets]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADERS))]
+    sizes = [[fmt.width(cell) for cell in row] for row in rows]
+    widths = [max(size[i] for size in sizes) for i in range(len(TABLE_HEADERS))]
     lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(w) if head in _RIGHT_ALIGNED else cell.ljust(w)
-            for cell, w, head in zip(row, widths, TABLE_HEADERS, strict=True)
-        ]
+    for row, size in zip(rows, sizes, strict=True):
+        cells = []
+        for cell, cell_width, w, head in zip(row, size, widths, TABLE_HEADERS, strict=True):
+            pad = " " * (w - cell_width)  # padded by display cells: CJK names take two each
+            cells.append(pad + cell if head in _RIGHT_ALIGNED else cell + pad)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 

@@ -9,14 +9,17 @@ Markup is not this module's concern: widgets render the result as ``Text``, neve
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sockui.model.socket import Endpoint, InetEndpoint, Owner, SocketRecord
 
-# C0 controls, DEL, C1 controls, the Unicode line/paragraph separators, bidi embeddings/overrides
-# and isolates ("trojan source"), zero-width and BOM characters, and lone surrogates (which is how
-# surrogateescape carries bytes that were not UTF-8). Backslash too, so escapes are unambiguous.
+# C0 controls, DEL, C1 controls, the Unicode line/paragraph separators, bidi marks, embeddings,
+# overrides and isolates ("trojan source"), zero-width, invisible-operator, BOM and tag characters,
+# and lone surrogates (which is how surrogateescape carries bytes that were not UTF-8). Backslash
+# too, so escapes are unambiguous.
 _UNSAFE = re.compile(
-    "[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff\ud800-\udfff]"
+    "[\\\\\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ud800-\udfff\U000e0000-\U000e007f]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\"}
 
@@ -31,6 +34,8 @@ def _escape(match: re.Match[str]) -> str:
         return f"\\x{code - 0xDC00:02x}"
     if code <= 0xFF:
         return f"\\x{code:02x}"
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
     return f"\\u{code:04x}"
 
 
@@ -39,6 +44,21 @@ def safe(text: str) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+def width(text: str) -> int:
+    """Terminal cells ``text`` takes: East Asian wide/fullwidth count 2, combining marks 0.
+
+    For aligning plain-text output (``--once``); the TUI measures with Rich, which agrees.
+    """
+    if text.isascii():
+        return len(text)
+    cells = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        cells += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return cells
 
 
 def endpoint(ep: Endpoint | None, *, port_names: bool = False) -> str:

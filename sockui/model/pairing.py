@@ -53,7 +53,8 @@ def inet_peers(connected: Iterable[ConnectedFlow], bound_udp: Iterable[BoundFlow
         if other is None and reverse[0] == Proto.UDP and bound:
             _proto, raddr, rport, _laddr, _lport = reverse
             other = bound.get((raddr, rport))
-            for wildcard in _WILDCARDS:
+            # An IPv6 destination can only reach an IPv6 socket; an IPv4 one either kind (dual stack).
+            for wildcard in _WILDCARDS if ":" not in raddr else _WILDCARDS[1:]:
                 if other is not None:
                     break
                 other = bound.get((wildcard, rport))
@@ -80,8 +81,11 @@ def accepted_by(listener: SocketRecord, sockets: Sequence[SocketRecord]) -> list
     result: list[SocketRecord] = []
     if listener.proto is Proto.TCP and isinstance(listener.local, InetEndpoint):
         for s in sockets:
+            # Accepted sockets inherit the listener's family (v4 clients of a dual-stack listener
+            # show as ::ffff:a.b.c.d), so family separates "listen 80" from "listen [::]:80".
             if (
                 s.proto is Proto.TCP
+                and s.family is listener.family
                 and s.binding is Binding.CONNECTED
                 and isinstance(s.local, InetEndpoint)
                 and _serves(listener.local, s.local)

@@ -76,8 +76,12 @@ def layout(total: int) -> Layout:
         columns.remove(droppable.pop(0))
     room = max(0, flexible_room(columns))
     flex = [c for c in columns if c.width is None]
+    # Each flexible column gets its minimum first (when it fits), then a share of what is left.
+    minimums = sum(c.minimum for c in flex)
+    base = {c.title: (c.minimum if room >= minimums else 0) for c in flex}
+    spare = room - sum(base.values())
     shares = sum(c.share for c in flex) or 1
-    flex_widths = {c.title: room * c.share // shares for c in flex}
+    flex_widths = {c.title: base[c.title] + spare * c.share // shares for c in flex}
     if flex:  # hand the rounding remainder to the last flexible column
         flex_widths[flex[-1].title] += room - sum(flex_widths.values())
     widths = tuple(c.width if c.width is not None else max(1, flex_widths[c.title]) for c in columns)
