@@ -186,6 +186,7 @@ class Collector:
             raise
         live = {s.inode for s in inet.values() if s.inode}
         live.update(u.inode for u in unix if u.inode)
+        prepared = self._prepare_inet(inet.values())
         if pending is not None:
             scans = pending.result()
             if scans is not None:
@@ -196,7 +197,7 @@ class Collector:
             owners.refresh(vanished=self._prev_inodes - live)
         self._prev_inodes = live
 
-        records = self._inet_records(inet.values())
+        records = self._inet_records(prepared)
         records.extend(self._unix_records(unix))
         if self.want_owners:
             records.extend(self._unbound_records(live))
@@ -223,10 +224,12 @@ class Collector:
             users=self._user_names(records),
         )
 
-    def _inet_records(self, items: Iterable[InetSocket]) -> list[SocketRecord]:
-        # Hot path: runs for every inet socket on every refresh (~4 µs each, most of it building the
-        # frozen record). Classification is memoised per (family, protocol, state).
-        owners_of = self._owners.owners if self.want_owners else _no_owners
+    def _prepare_inet(self, items: Iterable[InetSocket]) -> _PreparedInet:
+        """Classify and pair inet sockets: everything that does not need the owners yet.
+
+        Split from :meth:`_inet_records` so it runs while a forked owner walk is still going.
+        Classification is memoised per (family, protocol, state).
+        """
         classes: dict[tuple[int, int, int], _InetClass] = {}
         staged: list[tuple[InetSocket, _InetClass, int]] = []
         connected: list[ConnectedFlow] = []
@@ -243,7 +246,13 @@ class Collector:
                 connected.append((key, cls[0], s.src, s.sport, s.dst, s.dport, cls[5]))
             elif cls[0] is Proto.UDP:
                 bound_udp.append((key, s.src, s.sport))
-        peers = inet_peers(connected, bound_udp)
+        return staged, inet_peers(connected, bound_udp), inode_of
+
+    def _inet_records(self, prepared: _PreparedInet) -> list[SocketRecord]:
+        # Hot path: runs for every inet socket on every refresh (~4 µs each, most of it building the
+        # frozen record).
+        staged, peers, inode_of = prepared
+        owners_of = self._owners.owners if self.want_owners else _no_owners
         records: list[SocketRecord] = []
         append = records.append
         for s, (proto, family, stype, state, binding, _closing), key in staged:
@@ -357,6 +366,8 @@ class Collector:
 
 #: (proto, family, type, state name, binding, closing) of one (family, protocol, state) combination.
 _InetClass = tuple[Proto, Family, SockType, str, Binding, bool]
+#: Classified inet sockets, their local peers (key -> key) and inodes by key.
+_PreparedInet = tuple[list[tuple[InetSocket, _InetClass, int]], dict[int, int], dict[int, int]]
 
 
 def _classify_inet(s: InetSocket) -> _InetClass:
