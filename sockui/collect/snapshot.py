@@ -72,6 +72,9 @@ class Collector:
         self._nl: NetlinkSocket | None = None
         self._owners = OwnerMap(proc_root)
         self._prev_inodes: set[int] = set()
+        #: Never-bound sockets reported last time. They are in no kernel table, so their closing
+        #: never shows up as "vanished"; their holders are rescanned every refresh instead (few).
+        self._prev_unbound: set[int] = set()
         self._users: dict[int, str | None] = {}
         #: (family, protocol) pairs the kernel refused; not asked again, reported once.
         self._unsupported: dict[tuple[int, int], str] = {}
@@ -194,13 +197,15 @@ class Collector:
             else:
                 owners.refresh(full=True)
         elif self.want_owners:
-            owners.refresh(vanished=self._prev_inodes - live)
+            owners.refresh(vanished=(self._prev_inodes - live) | self._prev_unbound)
         self._prev_inodes = live
 
         records = self._inet_records(prepared)
         records.extend(self._unix_records(unix))
         if self.want_owners:
-            records.extend(self._unbound_records(live))
+            unbound = self._unbound_records(live)
+            self._prev_unbound = {r.inode for r in unbound}
+            records.extend(unbound)
 
         unreadable = owners.unreadable_pids if self.want_owners else 0
         hidden = ownerless = 0
