@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 from sockui.collect.process import process_info
 from sockui.collect.query import tcp_details
 from sockui.collect.services import load_services
-from sockui.collect.snapshot import Collector
+from sockui.collect.snapshot import CollectCancelledError, Collector
 from sockui.messages import CollectFailed, DetailsReady, RowsReady, SnapshotReady
 from sockui.model.filters import parse
 from sockui.model.pairing import index_by_key
@@ -85,9 +85,20 @@ class SockuiApp(App[int]):
         self._collect()
 
     def on_unmount(self) -> None:
-        """Close the netlink socket."""
+        """Stop a refresh in flight (shutdown waits for worker threads), close the netlink socket."""
+        self._cancel_source()
         if self._source is not None:
             self._source.close()
+
+    def _cancel_source(self) -> None:
+        cancel = getattr(self._source, "cancel", None)
+        if callable(cancel):
+            cancel()
+
+    async def action_quit(self) -> None:
+        """``q``: quit at once, even in the middle of a multi-second refresh."""
+        self._cancel_source()
+        await super().action_quit()
 
     # -- the refresh loop ----------------------------------------------------------------------
 
@@ -98,6 +109,8 @@ class SockuiApp(App[int]):
             if self._source is None:
                 self._source = self._make_source()
             snapshot = self._source.collect()
+        except CollectCancelledError:
+            return
         except Exception as exc:  # noqa: BLE001 - any failure must reach the status bar, not kill the app
             self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
             return
@@ -195,8 +208,6 @@ class SockuiApp(App[int]):
         if record is None or record.key != message.key or self.main.snapshot is None:
             return
         panel.show_details(record, message.processes, message.tcp, self.main.snapshot, message.hostname)
-        if isinstance(self.screen, OwnersScreen):
-            self.screen.show_info(message.processes)
 
     def open_owners(self, record: SocketRecord) -> None:
         """Open the owners view; choosing a socket there jumps to it."""
@@ -208,12 +219,4 @@ class SockuiApp(App[int]):
             if key is not None:
                 self.main.jump_to(key, remember=True)
 
-        screen = OwnersScreen(record, snapshot)
-        self.push_screen(screen, jump)
-        self._owner_info_worker(screen, record)
-
-    @work(thread=True, exclusive=True, group="owners", exit_on_error=False)
-    def _owner_info_worker(self, screen: OwnersScreen, record: SocketRecord) -> None:
-        infos = tuple(process_info(pid) for pid in record.pids[:MAX_DETAILED_OWNERS])
-        if not get_current_worker().is_cancelled:
-            self.call_from_thread(screen.show_info, infos)
+        self.push_screen(OwnersScreen(record, snapshot, process_info), jump)

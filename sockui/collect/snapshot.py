@@ -12,6 +12,7 @@ import gc
 import os
 import pwd
 import sys
+import threading
 import time
 from collections.abc import Iterable
 
@@ -53,6 +54,10 @@ _UNBOUND_KINDS: dict[str, tuple[Proto, Family, SockType]] = {
 }
 
 
+class CollectCancelledError(Exception):
+    """:meth:`Collector.cancel` was called while a collection ran."""
+
+
 class Collector:
     """Collects snapshots; keeps the owner map and netlink socket between calls."""
 
@@ -80,6 +85,7 @@ class Collector:
         self._unsupported: dict[tuple[int, int], str] = {}
         self._raw_from_proc: set[int] = set()
         self._addrs = inet_diag.AddressCache()
+        self._cancelled = threading.Event()
 
     def close(self) -> None:
         """Release the netlink socket."""
@@ -157,7 +163,20 @@ class Collector:
                     # Dumps are not atomic snapshots: a socket moving between hash buckets can be
                     # seen twice. The cookie identifies it; /proc fallbacks have none (0).
                     inet[item.cookie or -item.inode] = item
+                self._checkpoint()
         return inet, self._dump_unix(warnings)
+
+    def cancel(self) -> None:
+        """Make a collection running in another thread stop at its next checkpoint.
+
+        A refresh takes seconds at 100k sockets and a thread cannot be interrupted; without this,
+        quitting the app would wait for it. Sticky: meant for shutdown.
+        """
+        self._cancelled.set()
+
+    def _checkpoint(self) -> None:
+        if self._cancelled.is_set():
+            raise CollectCancelledError("collection cancelled")
 
     # -- the snapshot --------------------------------------------------------------------------
 
@@ -190,6 +209,7 @@ class Collector:
         live = {s.inode for s in inet.values() if s.inode}
         live.update(u.inode for u in unix if u.inode)
         prepared = self._prepare_inet(inet.values())
+        self._checkpoint()
         if pending is not None:
             scans = pending.result()
             if scans is not None:
@@ -199,6 +219,7 @@ class Collector:
         elif self.want_owners:
             owners.refresh(vanished=(self._prev_inodes - live) | self._prev_unbound)
         self._prev_inodes = live
+        self._checkpoint()
 
         records = self._inet_records(prepared)
         records.extend(self._unix_records(unix))
@@ -260,7 +281,10 @@ class Collector:
         owners_of = self._owners.owners if self.want_owners else _no_owners
         records: list[SocketRecord] = []
         append = records.append
-        for s, (proto, family, stype, state, binding, _closing), key in staged:
+        checkpoint = self._checkpoint
+        for n, (s, (proto, family, stype, state, binding, _closing), key) in enumerate(staged):
+            if not n & 0x1FFF:
+                checkpoint()
             peer_key = peers.get(key)
             append(
                 SocketRecord(

@@ -6,14 +6,18 @@ and moves the main table's cursor to that socket. Cells are ``Text``: names and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
 
 from sockui.model import describe
 from sockui.model import format as fmt
@@ -21,6 +25,9 @@ from sockui.model.export import proto_label
 from sockui.model.process import ProcessInfo
 from sockui.model.socket import Snapshot, SocketRecord
 from sockui.widgets.detail_panel import process_lines, section
+
+#: Process blocks shown at most (a preforking server can share a listener among hundreds).
+MAX_PROCESSES = 16
 
 
 class OwnersScreen(ModalScreen[int | None]):
@@ -30,11 +37,22 @@ class OwnersScreen(ModalScreen[int | None]):
         Binding("escape,q,o", "close", "Close"),
     ]
 
-    def __init__(self, record: SocketRecord, snapshot: Snapshot) -> None:
+    class InfoReady(Message):
+        """Process details read by this screen's worker."""
+
+        def __init__(self, infos: tuple[ProcessInfo, ...]) -> None:
+            super().__init__()
+            self.infos = infos
+
+    def __init__(
+        self, record: SocketRecord, snapshot: Snapshot, load_info: Callable[[int], ProcessInfo]
+    ) -> None:
+        """``load_info`` reads one process's details (psutil): it runs in this screen's worker."""
         super().__init__()
         self.record = record
         self.snapshot = snapshot
-        self.pids = record.pids
+        self.pids = record.pids[:MAX_PROCESSES]
+        self._load_info = load_info
 
     def compose(self) -> ComposeResult:
         """A details block and a socket table per owning process."""
@@ -67,11 +85,21 @@ class OwnersScreen(ModalScreen[int | None]):
                     table.move_cursor(row=table.row_count - 1)
         if self.pids:
             self.query_one(f"#owner-sockets-{self.pids[0]}", DataTable).focus()
+        # Started only now that the widgets exist, so the details always have somewhere to go.
+        self._load()
+
+    @work(thread=True, exclusive=True, group="owners", exit_on_error=False)
+    def _load(self) -> None:
+        infos = tuple(self._load_info(pid) for pid in self.pids)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.InfoReady(infos))
+
+    @on(InfoReady)
+    def _info_ready(self, message: InfoReady) -> None:
+        self.show_info(message.infos)
 
     def show_info(self, infos: tuple[ProcessInfo, ...]) -> None:
-        """Process details arrived from the worker (the view may have closed meanwhile)."""
-        if not self.is_mounted:
-            return
+        """Show process details (from the worker)."""
         for info in infos:
             if info.pid not in self.pids:
                 continue

@@ -144,3 +144,14 @@ def test_kept_collector_drops_exited_holder(bag: SocketBag, holders: HolderPool)
         holders.holders.remove(holder)
         holder.stop()  # exits and is reaped: its pid is gone from /proc
         assert owners(kept.collect()) == [(me, sock.fileno())]
+
+
+def test_cancel_stops_a_collection() -> None:
+    """Quitting the app cancels a refresh in flight: collect() must stop at its next checkpoint."""
+    from sockui.collect.snapshot import CollectCancelledError, Collector
+
+    with Collector() as collector:
+        collector.collect()  # a normal collection works
+        collector.cancel()
+        with pytest.raises(CollectCancelledError):
+            collector.collect()
