@@ -110,7 +110,9 @@ async def wait_until(pilot: Pilot[int], ok: Callable[[], bool], timeout: float =
         await pilot.pause(0.05)
 
 
-async def shoot(name: str, filter_text: str, steps: Callable[[SockuiApp, Pilot[int]], Awaitable[None]]) -> Path:
+async def shoot(
+    name: str, filter_text: str, steps: Callable[[SockuiApp, Pilot[int]], Awaitable[None]]
+) -> Path:
     """Open the app, run ``steps``, save ``name``.svg."""
     app = SockuiApp(filter_text=filter_text, interval=1.0)
     async with app.run_test(size=SIZE) as pilot:
@@ -128,12 +130,13 @@ async def main_view(app: SockuiApp, pilot: Pilot[int]) -> None:
 async def detail_view(app: SockuiApp, pilot: Pilot[int]) -> None:
     """A curl client selected, detail pane open: its local pair is nginx's accepted socket."""
     table = app.main.table
-    for index, record in enumerate(table.records()):
+    records = table.records()
+    for record in records:
         if record.owners and record.owners[0].name == "curl" and record.proto.value == "tcp":
             table.move_to_key(record.key)
             break
     else:
-        raise RuntimeError(f"no curl row among {index + 1} rows")
+        raise RuntimeError(f"no curl row among {len(records)} rows")
     await pilot.press("enter")
     await wait_until(pilot, lambda: "Owner" in str(app.main.query_one("#detail-owners").render()))
 
@@ -169,7 +172,9 @@ def main() -> int:
         ]
     for svg in shots:
         png = to_png(svg)
-        print(f"{svg.relative_to(HERE.parent)}" + (f" + {png.name}" if png else " (no SVG converter for PNG)"))
+        print(
+            f"{svg.relative_to(HERE.parent)}" + (f" + {png.name}" if png else " (no SVG converter for PNG)")
+        )
     return 0
 
 
