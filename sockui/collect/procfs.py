@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sockui.model.socket import Owner
@@ -171,6 +171,11 @@ class OwnerMap:
     def unreadable_pids(self) -> int:
         """Processes whose fd table we could not read for lack of privilege."""
         return sum(1 for p in self._procs.values() if not p.readable)
+
+    @property
+    def index(self) -> Mapping[int, tuple[Owner, ...]]:
+        """Map of inode -> holders, read-only, for hot loops that look up every socket."""
+        return self._index
 
     def owners(self, inode: int) -> tuple[Owner, ...]:
         """Holders of ``inode`` sorted by (pid, fd); empty when none is visible."""

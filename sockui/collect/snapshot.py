@@ -278,10 +278,11 @@ class Collector:
         # Hot path: runs for every inet socket on every refresh (~4 µs each, most of it building the
         # frozen record).
         staged, peers, inode_of = prepared
-        owners_of = self._owners.owners if self.want_owners else _no_owners
+        owner_index = self._owners.index if self.want_owners else {}
         records: list[SocketRecord] = []
         append = records.append
         checkpoint = self._checkpoint
+        no_owners: tuple[Owner, ...] = ()
         for n, (s, (proto, family, stype, state, binding, _closing), key) in enumerate(staged):
             if not n & 0x1FFF:
                 checkpoint()
@@ -297,8 +298,8 @@ class Collector:
                     remote=InetEndpoint(s.dst, s.dport) if binding is Binding.CONNECTED else None,
                     inode=s.inode,
                     uid=s.uid,
-                    owners=owners_of(s.inode) if s.inode else (),
-                    peer_inode=(inode_of.get(peer_key) or None) if peer_key is not None else None,
+                    owners=owner_index.get(s.inode, no_owners),
+                    peer_inode=inode_of.get(peer_key or 0, 0) or None,  # keys are never 0
                     cookie=s.cookie or None,
                     peer_key=peer_key,
                     ifindex=s.ifindex,
