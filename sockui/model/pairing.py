@@ -36,14 +36,24 @@ def inet_peers(connected: Iterable[ConnectedFlow], bound_udp: Iterable[BoundFlow
     socket bound to the remote address and port (a server's unconnected socket, possibly on the
     wildcard address). A server socket has many clients, so the map is not symmetric for UDP.
     """
-    norm = normalize_address
+    # Runs over every connected socket each refresh: memoise address folding (few distinct
+    # addresses), and let a live socket win over a closing one on the same 4-tuple without sorting.
+    folded: dict[str, str] = {}
+
+    def norm(address: str) -> str:
+        text = folded.get(address)
+        if text is None:
+            text = folded[address] = normalize_address(address)
+        return text
+
     by_tuple: dict[tuple[str, str, int, str, int], int] = {}
-    flows = sorted(connected, key=lambda f: not f[6])  # live sockets overwrite closing ones
     keyed: list[tuple[int, tuple[str, str, int, str, int]]] = []
-    for key, proto, laddr, lport, raddr, rport, _closing in flows:
+    for key, proto, laddr, lport, raddr, rport, closing in connected:
         laddr = norm(laddr)
         raddr = norm(raddr)
-        by_tuple[(proto, laddr, lport, raddr, rport)] = key
+        flow = (proto, laddr, lport, raddr, rport)
+        if not closing or flow not in by_tuple:
+            by_tuple[flow] = key
         keyed.append((key, (proto, raddr, rport, laddr, lport)))
     bound = {(norm(laddr), lport): key for key, laddr, lport in bound_udp}
     peers: dict[int, int] = {}
