@@ -297,7 +297,8 @@ class Collector:
                     local=InetEndpoint(s.src, s.sport),
                     remote=InetEndpoint(s.dst, s.dport) if binding is Binding.CONNECTED else None,
                     inode=s.inode,
-                    uid=s.uid,
+                    # TIME_WAIT and request sockets have no owner; the kernel reports uid 0 for them.
+                    uid=s.uid if s.inode else None,
                     owners=owner_index.get(s.inode, no_owners),
                     peer_inode=inode_of.get(peer_key or 0, 0) or None,  # keys are never 0
                     cookie=s.cookie or None,

@@ -54,7 +54,7 @@ def render_status(
         text.append(described, style="bold")
     if snapshot.hidden_owners:
         text.append("  │ ", style="dim")
-        text.append(f"owners hidden: {snapshot.hidden_owners}", style="bold yellow")
+        text.append(f"owners hidden: {snapshot.hidden_owners} (no privilege)", style="bold yellow")
     if snapshot.reduced:
         text.append("  │ reduced features (psutil)", style="yellow")
     text.append("  │ ", style="dim")
