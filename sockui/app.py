@@ -22,6 +22,7 @@ from sockui.collect.query import tcp_details
 from sockui.collect.services import load_services
 from sockui.collect.snapshot import CollectCancelledError, Collector
 from sockui.messages import CollectFailed, DetailsReady, RowsReady, SnapshotReady
+from sockui.model import format as fmt
 from sockui.model.filters import parse
 from sockui.model.pairing import index_by_key
 from sockui.model.socket import Snapshot, SocketRecord
@@ -77,6 +78,7 @@ class SockuiApp(App[int]):
         self.paused = False
         self.main = MainScreen(ViewState(filter=parse(filter_text)))
         self.snapshots_applied = 0
+        self._warned: set[str] = set()
 
     def on_mount(self) -> None:
         """Show the main screen and start reading."""
@@ -125,6 +127,10 @@ class SockuiApp(App[int]):
         if not self.paused:
             self.main.apply_snapshot(message.snapshot, message.by_key, message.derived)
             self.snapshots_applied += 1
+            for warning in message.snapshot.warnings:
+                if warning not in self._warned:  # degraded data is said once, not every second
+                    self._warned.add(warning)
+                    self.notify(fmt.safe(warning), severity="warning", timeout=8, markup=False)
         self._schedule(message.snapshot.duration)
 
     @on(MainScreen.ViewChanged)

@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from sockui.model import format as fmt
 from sockui.model.socket import Binding, Proto, Snapshot
 from sockui.model.view import Counts, ViewState
 
@@ -64,5 +65,5 @@ def render_status(
         text.append("  PAUSED", style="bold reverse")
     if error:
         text.append("  refresh failed: ", style="bold red")
-        text.append(error)
+        text.append(fmt.safe(error))
     return text
