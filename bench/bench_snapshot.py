@@ -1,6 +1,6 @@
 """Benchmark: sockui's socket snapshot against ``ss -tuanxp``, side by side, in one run.
 
-What it measures (PRODUCT.md section 8):
+What it measures (docs/spec.md section 8):
 
 a. a full snapshot with owners from a cold start: a new ``Collector()`` and one ``.collect()``, so no
    owner map is carried over (target: no slower than ``ss -tuanxp`` at 10k connections, 3x faster at
@@ -58,7 +58,7 @@ from scenario import (  # noqa: E402
     ScenarioError,
 )
 
-#: Spec targets for sockui/ss ratios (PRODUCT.md section 8), by number of connections.
+#: Spec targets for sockui/ss ratios (docs/spec.md section 8), by number of connections.
 COLD_TARGETS: dict[int, float] = {10_000: 1.0, 50_000: 1.0 / 3.0}
 REFRESH_TARGET = 0.3
 

@@ -1,6 +1,6 @@
 """inet_diag: TCP, UDP and RAW sockets over IPv4 and IPv6, requests and reply decoding.
 
-Wire layouts are in notes/sock_diag.md section 2. Decoding is split from I/O: :func:`decode` turns one
+Wire layouts are in docs/sock_diag.md section 2. Decoding is split from I/O: :func:`decode` turns one
 reply payload into a :class:`InetSocket`, whatever produced the bytes (a live dump or a capture).
 """
 
@@ -10,11 +10,34 @@ import socket
 import struct
 from typing import NamedTuple
 
-AF_INET = socket.AF_INET
-AF_INET6 = socket.AF_INET6
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
-IPPROTO_RAW = 255
+from sockui.model.kernel import (
+    AF_INET,
+    AF_INET6,
+    IPPROTO_RAW,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TCP_BOUND_INACTIVE,
+    TCP_CLOSE,
+    TCP_LISTEN,
+    TCP_NEW_SYN_RECV,
+)
+
+__all__ = [
+    "AF_INET",
+    "AF_INET6",
+    "IPPROTO_RAW",
+    "IPPROTO_TCP",
+    "IPPROTO_UDP",
+    "TCP_BOUND_INACTIVE",
+    "TCP_CLOSE",
+    "TCP_LISTEN",
+    "TCP_NEW_SYN_RECV",
+    "AddressCache",
+    "InetSocket",
+    "build_exact",
+    "build_request",
+    "decode",
+]
 
 # Extension bits (idiag_ext): the bit for attribute n is 1 << (n - 1).
 EXT_INFO = 0x02
@@ -24,11 +47,6 @@ EXT_CONG = 0x08
 INET_DIAG_INFO = 2
 INET_DIAG_CONG = 4
 INET_DIAG_PROTOCOL = 10
-
-TCP_CLOSE = 7
-TCP_LISTEN = 10
-TCP_NEW_SYN_RECV = 12
-TCP_BOUND_INACTIVE = 13
 
 #: Every state, bound-inactive included. On kernels before 6.8 bit 13 selects nothing, so asking for
 #: it is harmless there; we degrade to finding such sockets through /proc as unbound.

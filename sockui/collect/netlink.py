@@ -4,7 +4,7 @@ Only the standard library is used (``socket.AF_NETLINK`` + ``struct``); pyroute2
 than ss at scale. Parsing is kept apart from I/O (:func:`iter_messages`, :func:`iter_attrs` work on bytes)
 so captured dumps can be replayed in unit tests.
 
-See sock_diag(7), netlink(7) and notes/sock_diag.md for the wire formats and kernel quirks handled here.
+See sock_diag(7), netlink(7) and docs/sock_diag.md for the wire formats and kernel quirks handled here.
 """
 
 from __future__ import annotations
@@ -35,16 +35,28 @@ NLA_HDR = struct.Struct("=HH")
 NLA_TYPE_MASK = 0x3FFF
 
 #: The kernel sizes each dump skb from the recv length, capped near 32 KiB (SKB_WITH_OVERHEAD(32768));
-#: a larger buffer brings nothing, a smaller one costs more syscalls (notes/sock_diag.md section 1).
+#: a larger buffer brings nothing, a smaller one costs more syscalls (docs/sock_diag.md section 1).
 RECV_SIZE = 65536
+
+
+#: Longest wait for one datagram of a reply. The kernel answers within milliseconds; a socket that
+#: stays silent this long is stuck (a refused request whose refusal we missed, a kernel bug), and a
+#: recv that never returns would hang the refresh loop and, through it, quitting the app.
+RECV_TIMEOUT = 10.0
 
 
 class NetlinkError(OSError):
     """The kernel answered a request with an error (NLMSG_ERROR or a negative NLMSG_DONE)."""
 
 
-class NetlinkProtocolError(Exception):
-    """The reply stream was malformed (truncated header, impossible length)."""
+class NetlinkProtocolError(OSError):
+    """The reply stream was malformed (truncated header, impossible length).
+
+    An OSError (EPROTO) so that every caller's "the socket broke, start over" path handles it too.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EPROTO, message)
 
 
 def iter_messages(buf: bytes | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
@@ -92,18 +104,32 @@ def error_code(payload: memoryview) -> int:
 class NetlinkSocket:
     """One NETLINK_SOCK_DIAG socket, reused for every dump of a refresh.
 
-    Not thread-safe: the kernel runs one dump per socket at a time (a second request mid-dump gets
-    EBUSY), so each collector owns its own instance.
+    Not thread-safe: the kernel runs one dump per socket at a time, so each reader owns its own
+    instance. A dump that was not read to its end (an error, a consumer that stopped early) leaves
+    the rest of its reply queued in the kernel, and the next request on the socket would be refused
+    with EBUSY: such a socket marks itself :attr:`broken`, and its owner replaces it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = RECV_TIMEOUT) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-        self._sock.bind((0, 0))
+        try:
+            # SO_RCVTIMEO rather than settimeout(): the socket stays blocking (no poll() before every
+            # recv) and a silent kernel surfaces as EAGAIN after ``timeout`` seconds.
+            seconds = int(timeout)
+            micros = int((timeout - seconds) * 1_000_000)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, micros))
+            self._sock.bind((0, 0))
+        except BaseException:
+            self._sock.close()
+            raise
         self._seq = 0
         self._buf = bytearray(RECV_SIZE)
+        #: True once a reply was left half read: the kernel would refuse the next dump (EBUSY).
+        self.broken = False
 
     def close(self) -> None:
         """Release the kernel socket."""
+        self.broken = True
         self._sock.close()
 
     def __enter__(self) -> NetlinkSocket:
@@ -118,59 +144,66 @@ class NetlinkSocket:
         self._sock.sendto(header + payload, (0, 0))
         return self._seq
 
+    def _recv(self) -> bytes:
+        try:
+            n = self._sock.recv_into(self._buf)
+        except BlockingIOError as exc:  # SO_RCVTIMEO expired
+            raise TimeoutError(errno.ETIMEDOUT, "no reply from the kernel's sock_diag") from exc
+        # Copy out: the consumer may keep views into the payload while we refill the buffer.
+        return bytes(self._buf[:n])
+
     def dump(self, request: bytes) -> Iterator[memoryview]:
         """Run one dump and yield the payload of every data message.
 
         Raises :class:`NetlinkError` when the kernel refuses the request; a protocol the kernel lacks
         fails inside NLMSG_DONE (e.g. RAW without CONFIG_INET_RAW_DIAG gives DONE -ENOENT), so the
-        DONE payload is checked too. Messages from an older sequence number (left over from an
-        abandoned dump) are skipped.
+        DONE payload is checked too. EBUSY carrying our sequence number is the kernel refusing our
+        dump because another one is still running on this socket: an error too, never something
+        to wait out (no reply to our request will ever come). Messages with an older sequence
+        number (left over from an abandoned dump) are skipped.
         """
-        seq = self._send(request, NLM_F_REQUEST | NLM_F_DUMP)
-        recv_into = self._sock.recv_into
-        buf = self._buf
-        while True:
-            n = recv_into(buf)
-            # Copy out: the consumer may keep views into the payload while we refill the buffer.
-            data = bytes(buf[:n])
-            for mtype, _flags, mseq, payload in iter_messages(data):
-                if mseq != seq:
-                    continue
-                if mtype == NLMSG_DONE:
-                    code = error_code(payload)
-                    if code < 0:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return
-                if mtype == NLMSG_ERROR:
-                    code = error_code(payload)
-                    if code == -errno.EBUSY:
-                        # Another dump on this socket is running: not ours to handle; keep reading.
+        finished = False
+        try:
+            seq = self._send(request, NLM_F_REQUEST | NLM_F_DUMP)
+            while True:
+                for mtype, _flags, mseq, payload in iter_messages(self._recv()):
+                    if mseq != seq:
                         continue
-                    if code < 0:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return
-                if mtype in (NLMSG_NOOP, NLMSG_OVERRUN):
-                    continue
-                yield payload
+                    if mtype in (NLMSG_DONE, NLMSG_ERROR):
+                        code = error_code(payload)
+                        # Our reply ends here: nothing of ours is left queued. But EBUSY means an
+                        # older dump still runs on this socket, so the socket is not clean.
+                        finished = code != -errno.EBUSY
+                        if code < 0:
+                            raise NetlinkError(-code, os.strerror(-code))
+                        return
+                    if mtype in (NLMSG_NOOP, NLMSG_OVERRUN):
+                        continue
+                    yield payload
+        finally:
+            if not finished:
+                self.broken = True
 
     def request(self, payload: bytes, mtype: int = SOCK_DIAG_BY_FAMILY) -> list[memoryview]:
         """Send a non-dump request with ACK and return the data replies (exact query, SOCK_DESTROY).
 
         Raises :class:`NetlinkError` on a negative acknowledgement.
         """
-        seq = self._send(payload, NLM_F_REQUEST | NLM_F_ACK, mtype)
-        replies: list[memoryview] = []
-        while True:
-            n = self._sock.recv_into(self._buf)
-            data = bytes(self._buf[:n])
-            for rtype, _flags, mseq, body in iter_messages(data):
-                if mseq != seq:
-                    continue
-                if rtype == NLMSG_ERROR:
-                    code = error_code(body)
-                    if code < 0:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return replies
-                if rtype == NLMSG_DONE:
-                    return replies
-                replies.append(body)
+        finished = False
+        try:
+            seq = self._send(payload, NLM_F_REQUEST | NLM_F_ACK, mtype)
+            replies: list[memoryview] = []
+            while True:
+                for rtype, _flags, mseq, body in iter_messages(self._recv()):
+                    if mseq != seq:
+                        continue
+                    if rtype in (NLMSG_ERROR, NLMSG_DONE):
+                        finished = True
+                        code = error_code(body) if rtype == NLMSG_ERROR else 0
+                        if code < 0:
+                            raise NetlinkError(-code, os.strerror(-code))
+                        return replies
+                    replies.append(body)
+        finally:
+            if not finished:
+                self.broken = True

@@ -1,7 +1,7 @@
 """Fallback reader for /proc/net/raw{,6}: RAW sockets on kernels built without CONFIG_INET_RAW_DIAG.
 
 Netlink is preferred everywhere; this file exists because a raw dump there fails inside NLMSG_DONE
-with -ENOENT (notes/sock_diag.md section 2), which is how ss decides to fall back too. The text format
+with -ENOENT (docs/sock_diag.md section 2), which is how ss decides to fall back too. The text format
 is the kernel's own seq_file output, so it holds no untrusted strings.
 """
 

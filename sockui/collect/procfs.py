@@ -1,6 +1,6 @@
 """Socket owners from /proc: inode -> (pid, fd), kept between refreshes and updated incrementally.
 
-Walking every process's fd table costs ~4.5 µs per fd plus ~17 µs per process (notes/sock_diag.md
+Walking every process's fd table costs ~4.5 µs per fd plus ~17 µs per process (docs/sock_diag.md
 section 9), too slow to repeat each second at 100k sockets. So the map is kept, and a refresh rescans
 only the processes that may have changed: new pids, pids whose fd count (``st_size`` of
 ``/proc/PID/fd``, cheap to stat) changed, and pids that held a socket which vanished from the kernel's
@@ -36,6 +36,8 @@ class _Proc:
     #: fd -> socket inode, for socket fds only.
     sockets: dict[int, int] = field(default_factory=dict)
     readable: bool = True
+    #: Inode of the process's network namespace (0: unknown).
+    netns: int = 0
 
 
 def read_comm(proc_root: str, pid: int) -> str:
@@ -104,6 +106,18 @@ def scan_fds(proc_root: str, pid: int) -> dict[int, int] | None:
     return result
 
 
+def netns_of(proc_root: str, pid: int) -> int:
+    """Inode of ``pid``'s network namespace (``/proc/PID/ns/net``); 0 when it cannot be read.
+
+    Reading it needs the same ptrace access as the fd table, so a process whose fds we can list is
+    one whose namespace we can tell.
+    """
+    try:
+        return os.stat(f"{proc_root}/{pid}/ns/net").st_ino
+    except OSError:
+        return 0
+
+
 def fd_count(proc_root: str, pid: int) -> int:
     """Number of open fds (``st_size`` of the fd directory, readable even for other users); -1 if gone."""
     try:
@@ -112,9 +126,10 @@ def fd_count(proc_root: str, pid: int) -> int:
         return -1
 
 
-#: What one process holds: (pid, fd count, name, fd -> socket inode or None when unreadable).
-#: A plain tuple so that a forked walker can hand thousands of them over with ``marshal``.
-ProcScan = tuple[int, int, str, dict[int, int] | None]
+#: What one process holds: (pid, fd count, name, fd -> socket inode or None when unreadable, network
+#: namespace inode or 0). A plain tuple so that a forked walker can hand thousands of them over with
+#: ``marshal``.
+ProcScan = tuple[int, int, str, dict[int, int] | None, int]
 
 
 def scan_process(proc_root: str, pid: int, count: int | None = None) -> ProcScan | None:
@@ -127,7 +142,8 @@ def scan_process(proc_root: str, pid: int, count: int | None = None) -> ProcScan
         sockets = scan_fds(proc_root, pid)
     except FileNotFoundError:
         return None
-    return pid, count, read_comm(proc_root, pid), sockets
+    netns = netns_of(proc_root, pid) if sockets else 0
+    return pid, count, read_comm(proc_root, pid), sockets, netns
 
 
 def scan_all(proc_root: str, skip_pid: int | None = None) -> list[ProcScan]:
@@ -185,6 +201,11 @@ class OwnerMap:
         """The process name recorded at its last scan."""
         proc = self._procs.get(pid)
         return proc.name if proc else ""
+
+    def netns(self, pid: int) -> int:
+        """Inode of the network namespace ``pid`` was in at its last scan (0: unknown)."""
+        proc = self._procs.get(pid)
+        return proc.netns if proc else 0
 
     def socket_inodes(self) -> Iterable[int]:
         """Every socket inode found in a readable fd table."""
@@ -245,11 +266,11 @@ class OwnerMap:
         self._last_full = time.monotonic()
 
     def _apply(self, scan: ProcScan) -> None:
-        pid, count, name, sockets = scan
+        pid, count, name, sockets, netns = scan
         old = self._procs.get(pid)
         if old is not None:
             self._unindex(pid, old)
-        proc = _Proc(count, name, sockets if sockets is not None else {}, readable=sockets is not None)
+        proc = _Proc(count, name, sockets if sockets is not None else {}, sockets is not None, netns)
         self._procs[pid] = proc
         index = self._index
         for fd, inode in proc.sockets.items():

@@ -1,7 +1,7 @@
 """Exact sock_diag queries about one socket (tcp_info for the detail and follow views).
 
 A dump with tcp_info for every socket costs ~1.5x a plain one; an exact query costs ~4 µs
-(notes/sock_diag.md section 1), so the views ask for the few sockets they show.
+(docs/sock_diag.md section 1), so the views ask for the few sockets they show.
 """
 
 from __future__ import annotations

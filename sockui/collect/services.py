@@ -1,14 +1,14 @@
-"""Well-known service names (port -> name) from /etc/services, read once in a worker thread."""
+"""Well-known service names from /etc/services, read once per collector (a few ms, no network)."""
 
 from __future__ import annotations
 
-from sockui.model.describe import parse_services
+from sockui.model.services import NO_SERVICES, ServiceTable, parse_services
 
 
-def load_services(path: str = "/etc/services") -> dict[tuple[int, str], str]:
-    """Parse the services file; an empty map when it is missing (minimal containers)."""
+def load_services(path: str = "/etc/services") -> ServiceTable:
+    """Parse the services file; no names when it is missing (minimal containers)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return parse_services(fh.read())
     except OSError:
-        return {}
+        return NO_SERVICES

@@ -8,22 +8,35 @@ worker at a time.
 from __future__ import annotations
 
 import errno
-import gc
 import os
 import pwd
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from sockui.collect import forkscan, inet_diag, unix_diag
-from sockui.collect.inet_diag import AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP, InetSocket
+from sockui.collect.inet_diag import InetSocket
+from sockui.collect.loop import CollectCancelledError
 from sockui.collect.netlink import NetlinkError, NetlinkSocket
 from sockui.collect.proc_net import read_raw
-from sockui.collect.procfs import OwnerMap
+from sockui.collect.procfs import OwnerMap, netns_of
+from sockui.collect.services import load_services
 from sockui.collect.unix_diag import UnixSocket
 from sockui.model.binding import UNCONN, inet_state, unix_state
+from sockui.model.kernel import (
+    AF_INET,
+    AF_INET6,
+    IPPROTO_RAW,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    SOCK_DGRAM,
+    SOCK_SEQPACKET,
+    SOCK_STREAM,
+)
 from sockui.model.pairing import BoundFlow, ConnectedFlow, inet_peers
+from sockui.model.services import ServiceTable
 from sockui.model.socket import (
     Binding,
     Family,
@@ -39,7 +52,7 @@ from sockui.model.socket import (
 _PROTOS = {IPPROTO_TCP: Proto.TCP, IPPROTO_UDP: Proto.UDP, IPPROTO_RAW: Proto.RAW}
 _INET_TYPES = {Proto.TCP: SockType.STREAM, Proto.UDP: SockType.DGRAM, Proto.RAW: SockType.RAW}
 _FAMILIES: dict[int, Family] = {AF_INET: Family.IPV4, AF_INET6: Family.IPV6}
-_UNIX_TYPES = {1: SockType.STREAM, 2: SockType.DGRAM, 5: SockType.SEQPACKET}
+_UNIX_TYPES = {SOCK_STREAM: SockType.STREAM, SOCK_DGRAM: SockType.DGRAM, SOCK_SEQPACKET: SockType.SEQPACKET}
 
 #: ``system.sockprotoname`` values of sockets that are in no kernel table yet (never bound): what
 #: they are. UNIX sockets are absent on purpose: unix_diag lists even unbound ones, so a UNIX fd
@@ -52,16 +65,29 @@ _UNBOUND_KINDS: dict[str, tuple[Proto, Family, SockType]] = {
     "RAW": (Proto.RAW, Family.IPV4, SockType.RAW),
     "RAWv6": (Proto.RAW, Family.IPV6, SockType.RAW),
 }
+#: Every ``system.sockprotoname`` of a kind sockui lists (inet and UNIX); NETLINK, PACKET and
+#: the like are not sockets sockui shows.
+_LISTED_KINDS = frozenset(_UNBOUND_KINDS) | {"UNIX", "UNIX-STREAM"}
 
+#: Errors after which a netlink socket is not worth asking again in this refresh: the kernel lacks
+#: the family or protocol. Anything else (EBUSY, a timeout, a malformed reply) gets a fresh socket.
+_UNSUPPORTED = (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EINVAL)
 
-class CollectCancelledError(Exception):
-    """:meth:`Collector.cancel` was called while a collection ran."""
+_T = TypeVar("_T")
+
+__all__ = ["CollectCancelledError", "Collector", "collect_snapshot"]
 
 
 class Collector:
     """Collects snapshots; keeps the owner map and netlink socket between calls."""
 
-    def __init__(self, proc_root: str = "/proc", owners: bool = True, tcp_info: bool = False) -> None:
+    def __init__(
+        self,
+        proc_root: str = "/proc",
+        owners: bool = True,
+        tcp_info: bool = False,
+        services: ServiceTable | None = None,
+    ) -> None:
         """Set up a collector.
 
         Args:
@@ -70,8 +96,12 @@ class Collector:
             tcp_info: ask every TCP dump for ``tcp_info`` and congestion control. Off by default: it
                 makes the dump ~4x bigger and decoding ~1.5x slower, while only the detail and follow
                 views need it, for a few sockets, which :mod:`sockui.collect.query` fetches exactly.
+            services: the port names every snapshot carries; read from /etc/services when None.
         """
         self.proc_root = proc_root
+        self.services = load_services() if services is None else services
+        #: Our own network namespace: sockets held by processes elsewhere are not in our dumps.
+        self._netns = netns_of(proc_root, os.getpid()) if proc_root == "/proc" else 0
         self.want_owners = owners
         self.want_tcp_info = tcp_info
         self._nl: NetlinkSocket | None = None
@@ -102,9 +132,32 @@ class Collector:
     # -- kernel tables -------------------------------------------------------------------------
 
     def _netlink(self) -> NetlinkSocket:
+        if self._nl is not None and self._nl.broken:
+            self.close()
         if self._nl is None:
             self._nl = NetlinkSocket()
         return self._nl
+
+    def _dump(self, request: bytes, decode: Callable[[memoryview], _T | None]) -> list[_T]:
+        """One dump, decoded, asked once more on a fresh socket after any failure but "unsupported".
+
+        A reply left half read (a cancelled refresh) makes the kernel refuse the next dump with
+        EBUSY; a timeout or a malformed reply leaves the socket in an unknown state. Either way the
+        socket is closed and a new one asks again.
+        """
+        for attempt in (1, 2):
+            nl = self._netlink()
+            try:
+                return [item for payload in nl.dump(request) if (item := decode(payload)) is not None]
+            except NetlinkError as exc:
+                if exc.errno in _UNSUPPORTED or attempt == 2:
+                    raise
+                self.close()
+            except OSError:
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _dump_inet(self, family: int, protocol: int, warnings: list[str]) -> list[InetSocket]:
         if (family, protocol) in self._unsupported:
@@ -117,41 +170,26 @@ class Collector:
         decode = inet_diag.decode
         # RAW replies name the real protocol in an attribute; otherwise only the extensions matter.
         attrs = bool(ext) or protocol == IPPROTO_RAW
-        for attempt in (1, 2):
-            try:
-                nl = self._netlink()
-                result = []
-                for payload in nl.dump(request):
-                    item = decode(payload, protocol, addrs, attrs)
-                    if item is not None:
-                        result.append(item)
-                return result
-            except NetlinkError as exc:
-                if protocol == IPPROTO_RAW and exc.errno == errno.ENOENT:
-                    # Kernel without CONFIG_INET_RAW_DIAG: ss falls back to /proc/net/raw, so do we.
-                    self._raw_from_proc.add(family)
-                    return read_raw(self.proc_root, family)
-                if exc.errno in (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EINVAL):
-                    self._unsupported[(family, protocol)] = exc.strerror or str(exc)
-                    return []
-                if attempt == 2:
-                    warnings.append(f"{_label(family, protocol)} dump failed: {exc.strerror}")
-            except OSError as exc:
-                # The netlink socket itself broke (ENOBUFS on a huge dump, ...): start over once.
-                self.close()
-                if attempt == 2:
-                    warnings.append(f"{_label(family, protocol)} dump failed: {exc.strerror}")
+        try:
+            return self._dump(request, lambda payload: decode(payload, protocol, addrs, attrs))
+        except NetlinkError as exc:
+            if protocol == IPPROTO_RAW and exc.errno == errno.ENOENT:
+                # Kernel without CONFIG_INET_RAW_DIAG: ss falls back to /proc/net/raw, so do we.
+                self._raw_from_proc.add(family)
+                return read_raw(self.proc_root, family)
+            if exc.errno in _UNSUPPORTED:
+                self._unsupported[(family, protocol)] = exc.strerror or str(exc)
+                return []
+            warnings.append(f"{_label(family, protocol)} dump failed: {exc.strerror}")
+        except OSError as exc:
+            warnings.append(f"{_label(family, protocol)} dump failed: {exc.strerror or exc}")
         return []
 
     def _dump_unix(self, warnings: list[str]) -> list[UnixSocket]:
-        request = unix_diag.build_request()
-        for attempt in (1, 2):
-            try:
-                return [u for p in self._netlink().dump(request) if (u := unix_diag.decode(p)) is not None]
-            except OSError as exc:
-                self.close()
-                if attempt == 2:
-                    warnings.append(f"UNIX dump failed: {exc.strerror}")
+        try:
+            return self._dump(unix_diag.build_request(), unix_diag.decode)
+        except OSError as exc:
+            warnings.append(f"UNIX dump failed: {exc.strerror or exc}")
         return []
 
     def _dump_all(self, warnings: list[str]) -> tuple[dict[int, InetSocket], list[UnixSocket]]:
@@ -182,17 +220,6 @@ class Collector:
 
     def collect(self) -> Snapshot:
         """Read everything once and return an immutable snapshot."""
-        # A refresh allocates a few objects per socket, none of them cyclic: the cyclic GC would
-        # only re-traverse the whole heap several times (measured: 30% of the time at 20k sockets).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return self._collect()
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-
-    def _collect(self) -> Snapshot:
         taken_at = time.time()
         start = time.perf_counter()
         warnings: list[str] = []
@@ -223,8 +250,9 @@ class Collector:
 
         records = self._inet_records(prepared)
         records.extend(self._unix_records(unix))
+        elsewhere = 0
         if self.want_owners:
-            unbound = self._unbound_records(live)
+            unbound, elsewhere = self._unbound_records(live)
             self._prev_unbound = {r.inode for r in unbound}
             records.extend(unbound)
 
@@ -246,8 +274,11 @@ class Collector:
             hidden_owners=hidden,
             ownerless=ownerless,
             unreadable_pids=unreadable,
+            euid=os.geteuid(),
+            other_netns=elsewhere,
             warnings=tuple(warnings),
             users=self._user_names(records),
+            services=self.services,
         )
 
     def _prepare_inet(self, items: Iterable[InetSocket]) -> _PreparedInet:
@@ -352,14 +383,26 @@ class Collector:
             )
         return records
 
-    def _unbound_records(self, live: set[int]) -> list[SocketRecord]:
-        """Sockets held by a process but in no kernel table: socket() was called, nothing else."""
+    def _unbound_records(self, live: set[int]) -> tuple[list[SocketRecord], int]:
+        """Sockets held by a process but in no kernel table: socket() was called, nothing else.
+
+        A socket of another network namespace is in none of *our* tables either, whatever its
+        state: one whose holders all live in another namespace is counted, not listed (calling a
+        listener there "unbound" would be wrong). Returns the records and that count.
+        """
         records: list[SocketRecord] = []
+        elsewhere = 0
         owners = self._owners
+        own_netns = self._netns
         for inode in list(owners.socket_inodes()):
             if inode in live:
                 continue
-            kind = _UNBOUND_KINDS.get(owners.protocol_name(inode) or "")
+            holders = owners.owners(inode)
+            name = owners.protocol_name(inode) or ""
+            if own_netns and all(owners.netns(h.pid) not in (0, own_netns) for h in holders):
+                elsewhere += name in _LISTED_KINDS
+                continue
+            kind = _UNBOUND_KINDS.get(name)
             if kind is None:
                 continue
             proto, family, stype = kind
@@ -373,11 +416,11 @@ class Collector:
                     local=None,
                     remote=None,
                     inode=inode,
-                    uid=_owner_uid(self.proc_root, owners.owners(inode)),
-                    owners=owners.owners(inode),
+                    uid=_owner_uid(self.proc_root, holders),
+                    owners=holders,
                 )
             )
-        return records
+        return records, elsewhere
 
     def _user_names(self, records: Iterable[SocketRecord]) -> dict[int, str]:
         """Uid -> name for the uids in this snapshot; NSS lookups are cached (they can be slow)."""
@@ -429,11 +472,11 @@ def _label(family: int, protocol: int) -> str:
     return f"{proto}/{'IPv4' if family == AF_INET else 'IPv6'}"
 
 
-def collect_snapshot(proc_root: str = "/proc") -> Snapshot:
+def collect_snapshot(proc_root: str = "/proc", services: ServiceTable | None = None) -> Snapshot:
     """One snapshot from a fresh collector (for ``--once`` and scripts)."""
     if not sys.platform.startswith("linux"):
         from sockui.collect.fallback import collect_portable
 
         return collect_portable()
-    with Collector(proc_root) as collector:
+    with Collector(proc_root, services=services) as collector:
         return collector.collect()

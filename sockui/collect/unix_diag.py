@@ -1,6 +1,6 @@
 """unix_diag: every AF_UNIX socket with its name, peer, pending connections, queues and owner uid.
 
-Layouts and kernel behaviour: notes/sock_diag.md section 5. Like inet_diag, decoding works on bytes so
+Layouts and kernel behaviour: docs/sock_diag.md section 5. Like inet_diag, decoding works on bytes so
 captured replies can be replayed in tests.
 """
 
@@ -10,8 +10,29 @@ import struct
 from typing import NamedTuple
 
 from sockui.collect.netlink import iter_attrs
+from sockui.model.kernel import (
+    AF_UNIX,
+    SOCK_DGRAM,
+    SOCK_SEQPACKET,
+    SOCK_STREAM,
+    TCP_CLOSE,
+    TCP_ESTABLISHED,
+    TCP_LISTEN,
+)
 
-AF_UNIX = 1
+__all__ = [
+    "AF_UNIX",
+    "SOCK_DGRAM",
+    "SOCK_SEQPACKET",
+    "SOCK_STREAM",
+    "TCP_CLOSE",
+    "TCP_ESTABLISHED",
+    "TCP_LISTEN",
+    "UnixSocket",
+    "build_request",
+    "decode",
+    "decode_name",
+]
 
 UDIAG_SHOW_NAME = 0x01
 UDIAG_SHOW_PEER = 0x04
@@ -26,14 +47,6 @@ UNIX_DIAG_ICONS = 3
 UNIX_DIAG_RQLEN = 4
 UNIX_DIAG_SHUTDOWN = 6
 UNIX_DIAG_UID = 7
-
-SOCK_STREAM = 1
-SOCK_DGRAM = 2
-SOCK_SEQPACKET = 5
-
-TCP_ESTABLISHED = 1
-TCP_CLOSE = 7
-TCP_LISTEN = 10
 
 REQ = struct.Struct("=BBHIIIII")
 MSG = struct.Struct("=BBBBIII")

@@ -1,26 +1,18 @@
 """Binding classification: which of listening / connected / bound / unbound a socket is in.
 
-The rules are PRODUCT.md section 2 applied to what the kernel reports. They live apart from the
+The rules are docs/spec.md section 2 applied to what the kernel reports. They live apart from the
 collector so the psutil fallback and tests classify exactly the same way.
 """
 
 from __future__ import annotations
 
+from sockui.model.kernel import SOCK_DGRAM, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN
 from sockui.model.socket import TCP_STATES, Binding, Proto
 
 UNCONN = "UNCONN"
 ESTABLISHED = "ESTABLISHED"
 LISTEN = "LISTEN"
 BOUND_INACTIVE = "BOUND_INACTIVE"
-
-_TCP_ESTABLISHED = 1
-_TCP_CLOSE = 7
-_TCP_LISTEN = 10
-
-# UNIX socket types as the kernel numbers them.
-UNIX_STREAM = 1
-UNIX_DGRAM = 2
-UNIX_SEQPACKET = 5
 
 
 def tcp_state(state: int) -> tuple[str, Binding]:
@@ -29,16 +21,16 @@ def tcp_state(state: int) -> tuple[str, Binding]:
     A TCP dump only walks the listen and established hash tables, where a CLOSE socket can only be
     a bound-inactive one (asked for with state bit 13, reported as 7; kernel >= 6.8).
     """
-    if state == _TCP_LISTEN:
+    if state == TCP_LISTEN:
         return LISTEN, Binding.LISTENING
-    if state == _TCP_CLOSE:
+    if state == TCP_CLOSE:
         return BOUND_INACTIVE, Binding.BOUND
     return TCP_STATES.get(state, f"STATE_{state}"), Binding.CONNECTED
 
 
 def dgram_state(state: int) -> tuple[str, Binding]:
     """State name and binding class of a UDP or RAW socket from a dump (it is bound to be listed)."""
-    if state == _TCP_ESTABLISHED:
+    if state == TCP_ESTABLISHED:
         return ESTABLISHED, Binding.CONNECTED
     return UNCONN, Binding.BOUND
 
@@ -55,14 +47,14 @@ def unix_state(sock_type: int, state: int, named: bool, peer: int) -> tuple[str,
 
     Stream and seqpacket sockets: the kernel state tells (10 listening, 1 connected, even when the
     peer is gone or not yet accepted). Datagram sockets: only PEER tells, because a bound datagram
-    socket switches to state 1 as soon as someone else connects to it (notes/sock_diag.md section 5).
+    socket switches to state 1 as soon as someone else connects to it (docs/sock_diag.md section 5).
     """
-    if sock_type == UNIX_DGRAM:
+    if sock_type == SOCK_DGRAM:
         if peer:
             return ESTABLISHED, Binding.CONNECTED
-    elif state == _TCP_LISTEN:
+    elif state == TCP_LISTEN:
         return LISTEN, Binding.LISTENING
-    elif state == _TCP_ESTABLISHED or peer:
+    elif state == TCP_ESTABLISHED or peer:
         return ESTABLISHED, Binding.CONNECTED
     if named:
         return UNCONN, Binding.BOUND

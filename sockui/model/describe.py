@@ -7,33 +7,16 @@ value that came from the system has already been through :func:`format.safe`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sockui.model import format as fmt
-from sockui.model.pairing import accepted_by, normalize_address
+from sockui.model.pairing import normalize_address
+from sockui.model.services import ServiceTable
 from sockui.model.socket import Binding, Endpoint, InetEndpoint, Proto, Snapshot, SocketRecord
-
-#: (port, protocol) -> service name, from /etc/services (loaded by the collector side).
-Services = Mapping[tuple[int, str], str]
 
 Line = tuple[str, str]
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
-
-
-def parse_services(text: str) -> dict[tuple[int, str], str]:
-    """Parse /etc/services: ``name port/proto [aliases] [# comment]``; first name wins per port."""
-    result: dict[tuple[int, str], str] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].split()
-        if len(line) < 2 or "/" not in line[1]:
-            continue
-        port_text, proto = line[1].split("/", 1)
-        if not port_text.isdigit():
-            continue
-        result.setdefault((int(port_text), proto.lower()), line[0])
-    return result
 
 
 def scope(address: str) -> str:
@@ -59,14 +42,14 @@ def scope(address: str) -> str:
     return "public"
 
 
-def service(ep: InetEndpoint, proto: Proto, services: Services) -> str | None:
+def service(ep: InetEndpoint, proto: Proto, services: ServiceTable) -> str | None:
     """The well-known service name of a port, if any (``https``, ``ssh``)."""
     if proto not in (Proto.TCP, Proto.UDP):
         return None
-    return services.get((ep.port, proto.value))
+    return services.name(ep.port, proto.value)
 
 
-def endpoint_text(ep: Endpoint | None, proto: Proto, services: Services) -> str:
+def endpoint_text(ep: Endpoint | None, proto: Proto, services: ServiceTable) -> str:
     """``127.0.0.1:443 (https, loopback)``; a UNIX path; ``-`` for none."""
     if ep is None:
         return "-"
@@ -94,23 +77,24 @@ class Pair:
     clients: tuple[SocketRecord, ...]
     #: Lines describing the other end (remote address facts, or why there is none).
     lines: tuple[Line, ...]
+    #: For an accepted connection: the listener that accepted it.
+    listener: SocketRecord | None = None
 
 
-def pair(
-    sock: SocketRecord, snapshot: Snapshot, by_key: Mapping[int, SocketRecord], services: Services
-) -> Pair:
-    """Describe the other end of ``sock`` within ``snapshot``."""
-    peer = by_key.get(sock.peer_key) if sock.peer_key is not None else None
+def pair(sock: SocketRecord, snapshot: Snapshot) -> Pair:
+    """Describe the other end of ``sock`` within ``snapshot`` (lookups only: see ``snapshot.index``)."""
+    index = snapshot.index
     if sock.binding is Binding.LISTENING:
-        clients = tuple(accepted_by(sock, snapshot.sockets))
+        clients = index.clients_of(sock)
         return Pair(None, clients, (("clients", f"{len(clients)} accepted connection(s)"),))
+    peer = index.peer(sock)
     lines: list[Line] = []
     if peer is not None:
         lines.append(("peer", f"{fmt.endpoint(peer.local) or '*'}  on this host"))
         lines.append(("process", owners_text(peer)))
     elif sock.binding is Binding.CONNECTED and isinstance(sock.remote, InetEndpoint):
         remote = sock.remote
-        lines.append(("remote", endpoint_text(remote, sock.proto, services)))
+        lines.append(("remote", endpoint_text(remote, sock.proto, snapshot.services)))
         where = scope(remote.address)
         if where == "loopback":
             lines.append(
@@ -120,10 +104,14 @@ def pair(
         lines.append(("peer", "not accepted yet, or already closed"))
     else:
         lines.append(("peer", "none: not connected"))
-    return Pair(peer, (), tuple(lines))
+    listener = index.listener_of(sock)
+    if listener is not None:
+        owner = fmt.process_column(listener) or "owner not visible"
+        lines.append(("accepted", f"by listener {fmt.endpoint(listener.local)} ({owner})"))
+    return Pair(peer, (), tuple(lines), listener)
 
 
-def endpoint_lines(sock: SocketRecord, services: Services) -> list[Line]:
+def endpoint_lines(sock: SocketRecord, services: ServiceTable) -> list[Line]:
     """The Endpoints section."""
     lines: list[Line] = [
         (
@@ -138,8 +126,3 @@ def endpoint_lines(sock: SocketRecord, services: Services) -> list[Line]:
     if sock.pending:
         lines.append(("pending", f"{len(sock.pending)} client(s) waiting to be accepted"))
     return lines
-
-
-def process_sockets(pid: int, sockets: Sequence[SocketRecord]) -> list[SocketRecord]:
-    """Every socket ``pid`` holds, in the snapshot."""
-    return [s for s in sockets if any(o.pid == pid for o in s.owners)]

@@ -1,4 +1,4 @@
-"""Snapshot output for scripts: the JSON schema of PRODUCT.md section 5, its flattened CSV, a text table.
+"""Snapshot output for scripts: the JSON schema of docs/spec.md section 5, its flattened CSV, a text table.
 
 JSON keeps untrusted strings exact (json escapes control characters, so the output is still safe on a
 terminal and round-trips). CSV and the table are line-oriented, so there every string goes through
@@ -10,11 +10,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sockui.model import format as fmt
-from sockui.model.socket import Endpoint, Family, InetEndpoint, Proto, Snapshot, SocketRecord
+from sockui.model.columns import COLUMNS, TITLES, output_order, proto_label
+from sockui.model.socket import Endpoint, InetEndpoint, Snapshot, SocketRecord
+
+__all__ = [
+    "CSV_FIELDS",
+    "JSON_KEYS",
+    "proto_label",
+    "record_json",
+    "sorted_sockets",
+    "to_csv",
+    "to_json",
+    "to_table",
+]
 
 JSON_KEYS = (
     "proto",
@@ -47,11 +59,6 @@ CSV_FIELDS = (
     "processes",
     "peer_inode",
 )
-
-TABLE_HEADERS = ("Proto", "State", "Local", "Remote", "Process", "Fd", "User", "Recv-Q", "Send-Q")
-_RIGHT_ALIGNED = {"Fd", "Recv-Q", "Send-Q"}
-
-_PROTO_ORDER = {Proto.TCP: 0, Proto.UDP: 1, Proto.RAW: 2, Proto.UNIX: 3}
 
 
 def endpoint_json(ep: Endpoint | None) -> dict[str, Any] | None:
@@ -127,62 +134,21 @@ def to_csv(sockets: Iterable[SocketRecord]) -> str:
     return out.getvalue()
 
 
-def proto_label(sock: SocketRecord) -> str:
-    """``tcp``, ``tcp6``, ``udp6``, ``unix/str``...: protocol and, where it matters, family or type."""
-    if sock.proto is Proto.UNIX:
-        return f"unix/{sock.type.value[:3]}"
-    return sock.proto.value + ("6" if sock.family is Family.IPV6 else "")
-
-
-def table_row(sock: SocketRecord, users: dict[int, str]) -> tuple[str, ...]:
-    """The cells of one table row, all plain safe text."""
-    return (
-        proto_label(sock),
-        sock.state,
-        fmt.endpoint(sock.local),
-        fmt.endpoint(sock.remote),
-        fmt.process_column(sock),
-        fmt.fd_column(sock),
-        fmt.user_column(sock, users),
-        str(sock.recv_q),
-        str(sock.send_q),
-    )
-
-
-def to_table(sockets: Sequence[SocketRecord], users: dict[int, str]) -> str:
-    """An aligned text table with a header line."""
-    rows = [TABLE_HEADERS] + [table_row(s, users) for s in sockets]
+def to_table(sockets: Sequence[SocketRecord], users: Mapping[int, str]) -> str:
+    """An aligned text table with a header line (the TUI's columns, see :mod:`columns`)."""
+    rows = [TITLES] + [tuple(c.cell(s, users) for c in COLUMNS) for s in sockets]
     sizes = [[fmt.width(cell) for cell in row] for row in rows]
-    widths = [max(size[i] for size in sizes) for i in range(len(TABLE_HEADERS))]
+    widths = [max(size[i] for size in sizes) for i in range(len(COLUMNS))]
     lines = []
     for row, size in zip(rows, sizes, strict=True):
         cells = []
-        for cell, cell_width, w, head in zip(row, size, widths, TABLE_HEADERS, strict=True):
+        for cell, cell_width, w, col in zip(row, size, widths, COLUMNS, strict=True):
             pad = " " * (w - cell_width)  # padded by display cells: CJK names take two each
-            cells.append(pad + cell if head in _RIGHT_ALIGNED else cell + pad)
+            cells.append(pad + cell if col.right else cell + pad)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 
 
-def sort_key(sock: SocketRecord) -> tuple[Any, ...]:
-    """Default order for output: protocol, family, local endpoint, remote endpoint."""
-    return (
-        _PROTO_ORDER.get(sock.proto, 9),
-        sock.family.value,
-        _endpoint_sort(sock.local),
-        _endpoint_sort(sock.remote),
-        sock.inode,
-    )
-
-
-def _endpoint_sort(ep: Endpoint | None) -> tuple[Any, ...]:
-    if ep is None:
-        return (0, "", 0)
-    if isinstance(ep, InetEndpoint):
-        return (1, ep.address, ep.port)
-    return (2, ep.path or "", 0)
-
-
 def sorted_sockets(snapshot: Snapshot) -> list[SocketRecord]:
     """The snapshot's sockets in the default output order."""
-    return sorted(snapshot.sockets, key=sort_key)
+    return sorted(snapshot.sockets, key=output_order)

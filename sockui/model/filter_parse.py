@@ -1,4 +1,4 @@
-"""Filter expression syntax (PRODUCT.md section 7): tokens and a tree; filters.py gives words meaning."""
+"""Filter expression syntax (docs/spec.md section 7): tokens and a tree; filters.py gives words meaning."""
 
 from __future__ import annotations
 

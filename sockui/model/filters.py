@@ -1,4 +1,4 @@
-"""Filter expressions (PRODUCT.md section 7): parsed once into closures, then matched fast per socket."""
+"""Filter expressions (docs/spec.md section 7): parsed once into closures, then matched fast per socket."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import difflib
 import fnmatch
 import ipaddress
 import operator
-import pwd
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TypeVar
 
 from sockui.model.filter_parse import (
@@ -29,6 +27,7 @@ from sockui.model.filter_parse import (
     parse_tree,
     show_text,
 )
+from sockui.model.services import NO_SERVICES, ServiceTable
 from sockui.model.socket import STATE_NAMES, InetEndpoint, Owner, SocketRecord, UnixEndpoint
 
 __all__ = ["AddrSpec", "Filter", "FilterError", "compile_filter", "parse", "parse_address"]
@@ -41,13 +40,18 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed filter expression. ``Filter(src)`` parses like :func:`parse`; equal when sources are."""
+    """A parsed filter expression. ``Filter(src)`` parses like :func:`parse`; equal when sources are.
+
+    ``services`` resolves service names (``port https``); it comes from the collector, which reads
+    /etc/services, so that parsing does no I/O.
+    """
 
     source: str
+    services: ServiceTable = field(default=NO_SERVICES, repr=False, compare=False)
     _predicate: Predicate = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_predicate", compile_filter(parse_tree(self.source)))
+        object.__setattr__(self, "_predicate", compile_filter(parse_tree(self.source), self.services))
 
     @property
     def is_empty(self) -> bool:
@@ -64,20 +68,20 @@ class Filter:
             return False
 
 
-def parse(expr: str) -> Filter:
+def parse(expr: str, services: ServiceTable = NO_SERVICES) -> Filter:
     """Parse a filter expression; raises FilterError (with a column) when it is not valid."""
-    return Filter(expr)
+    return Filter(expr, services)
 
 
-def compile_filter(node: Node) -> Predicate:
+def compile_filter(node: Node, services: ServiceTable = NO_SERVICES) -> Predicate:
     """Turn a tree into nested closures, resolving everything that does not depend on the record."""
     if isinstance(node, Everything):
         return lambda sock, users: True
     if isinstance(node, Not):
-        inner = compile_filter(node.item)
+        inner = compile_filter(node.item, services)
         return lambda sock, users: not inner(sock, users)
     if isinstance(node, AllOf | AnyOf):
-        return _combine([compile_filter(item) for item in node.items], isinstance(node, AllOf))
+        return _combine([compile_filter(item, services) for item in node.items], isinstance(node, AllOf))
     if isinstance(node, Is):
         values = node.values
         if node.attr == "proto":
@@ -86,8 +90,8 @@ def compile_filter(node: Node) -> Predicate:
             return lambda sock, users: sock.family in values
         return lambda sock, users: sock.binding in values
     if isinstance(node, Search):
-        return _search(node.word)
-    return _TESTS[node.field](node)
+        return _search(node.word, services)
+    return _TESTS[node.field](node, services)
 
 
 def _combine(preds: list[Predicate], all_of: bool) -> Predicate:
@@ -172,7 +176,7 @@ _STATES = {name.replace("_", ""): name for name in STATE_NAMES} | {
 _COMMON_STATES = ("ESTABLISHED", "LISTEN", "TIME_WAIT", "CLOSE_WAIT", "SYN_SENT", "UNCONN")
 
 
-def _state(node: Test) -> Predicate:
+def _state(node: Test, services: ServiceTable) -> Predicate:
     text = node.arg.text
     key = text.upper().replace("-", "").replace("_", "")
     if key not in _STATES:
@@ -184,9 +188,9 @@ def _state(node: Test) -> Predicate:
     return lambda sock, users: (sock.state == state) is not negate
 
 
-def _port(node: Test) -> Predicate:
+def _port(node: Test, services: ServiceTable) -> Predicate:
     text = node.arg.text
-    port = port_number(text[1:] if text.startswith(":") else text)  # ss writes ports as ":22"
+    port = port_number(text[1:] if text.startswith(":") else text, services)  # ss writes ports as ":22"
     if port is None:
         raise _error(f"unknown port or service {show_text(text)}", node.arg)
     if port < 0:
@@ -204,7 +208,7 @@ def _number(node: Test) -> int | None:
     return int(text)
 
 
-def _pid(node: Test) -> Predicate:
+def _pid(node: Test, services: ServiceTable) -> Predicate:
     pid = _number(node)
     if pid is None:
         raise _error(f"bad process id {show_text(node.arg.text)} (expected a number)", node.arg)
@@ -212,25 +216,16 @@ def _pid(node: Test) -> Predicate:
     return _exists(_owners, lambda owner: compare(owner.pid, pid), node.op == "!=")
 
 
-def _proc(node: Test) -> Predicate:
+def _proc(node: Test, services: ServiceTable) -> Predicate:
     match = _glob(node.arg.text)
     return _exists(_owners, lambda owner: match(owner.name), node.op == "!=")
 
 
-def _path(node: Test) -> Predicate:
+def _path(node: Test, services: ServiceTable) -> Predicate:
     return _exists(_unix_paths, _glob(node.arg.text), node.op == "!=")
 
 
-@lru_cache(maxsize=4096)
-def _passwd_name(uid: int) -> str | None:
-    """User name from the passwd database, cached: NSS lookups are far too slow per record."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except (KeyError, OverflowError, TypeError, ValueError):
-        return None
-
-
-def _user(node: Test) -> Predicate:
+def _user(node: Test, services: ServiceTable) -> Predicate:
     negate = node.op == "!="
     wanted = _number(node)
     if wanted is not None:
@@ -238,19 +233,18 @@ def _user(node: Test) -> Predicate:
     match = _glob(node.arg.text)
 
     def test(sock: SocketRecord, users: Users) -> bool:
+        # Names come from the snapshot (the collector resolved every uid it holds): no NSS here.
         uid = sock.uid
         if uid is None:
             return False
         name = users.get(uid) if users is not None else None
-        if name is None:
-            name = _passwd_name(uid)
         return (name is not None and match(name)) is not negate
 
     return test
 
 
-def _addr(node: Test) -> Predicate:
-    spec = parse_address(node.arg.text)
+def _addr(node: Test, services: ServiceTable) -> Predicate:
+    spec = parse_address(node.arg.text, services)
     if spec is None:
         msg = f"bad address {show_text(node.arg.text)} (expected an IP address or network like 10.0.0.0/8)"
         raise _error(msg, node.arg)
@@ -260,7 +254,7 @@ def _addr(node: Test) -> Predicate:
 _TESTS = dict(state=_state, port=_port, pid=_pid, proc=_proc, user=_user, path=_path, addr=_addr)
 
 
-def _search(word: str) -> Predicate:
+def _search(word: str, services: ServiceTable) -> Predicate:
     """A bare word: address text, exact port, process name, UNIX path; case-insensitive.
 
     Substring match, or fnmatch over the whole text when the word has a wildcard. A word that reads
@@ -273,7 +267,7 @@ def _search(word: str) -> Predicate:
         needle = word.lower()
         text_ok = lambda text: needle in text.lower()  # noqa: E731
     port = int(word) if word.isascii() and word.isdigit() and len(word) <= 5 else None
-    spec = parse_address(word)
+    spec = parse_address(word, services)
     addr_ok = _endpoint_test(spec) if spec is not None else None
 
     def test(sock: SocketRecord, users: Users) -> bool:
@@ -299,7 +293,7 @@ class AddrSpec:
     port: int | None
 
 
-def parse_address(text: str) -> AddrSpec | None:
+def parse_address(text: str, services: ServiceTable = NO_SERVICES) -> AddrSpec | None:
     """Parse ``ADDR``, ``ADDR/LEN``, ``ADDR:PORT``, ``[V6]:PORT``, ``*:PORT``; None if not an address.
 
     A colon only separates a port when there is exactly one (IPv4 or '*'): "::1:80" is an IPv6
@@ -315,7 +309,7 @@ def parse_address(text: str) -> AddrSpec | None:
         host, _, port_text = text.partition(":")
     port = None
     if port_text is not None and port_text != "*":
-        port = port_number(port_text)
+        port = port_number(port_text, services)
         if port is None or port < 0:
             return None
     if host in ("", "*"):
@@ -328,23 +322,11 @@ def parse_address(text: str) -> AddrSpec | None:
         return None
 
 
-def port_number(text: str) -> int | None:
+def port_number(text: str, services: ServiceTable = NO_SERVICES) -> int | None:
     """A port from digits or a service name; None if unknown, -1 if out of 0..65535."""
     if text.isascii() and text.isdigit():
         return int(text) if len(text) <= 5 and int(text) <= 65535 else -1
-    return _service_port(text)
-
-
-@lru_cache(maxsize=256)
-def _service_port(name: str) -> int | None:
-    """Port of a service name from the services database (/etc/services: no network involved)."""
-    for candidate in dict.fromkeys((name, name.lower())):
-        for proto in ("tcp", "udp"):
-            try:
-                return socket.getservbyname(candidate, proto)
-            except (OSError, ValueError, UnicodeError):
-                continue
-    return None
+    return services.port(text)
 
 
 #: What an IPv4-mapped IPv6 address (::ffff:0:0/96) holds above its low 32 bits.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 
 from sockui.model.socket import Endpoint, InetEndpoint, Owner, SocketRecord
 
@@ -96,7 +97,7 @@ def fd_column(sock: SocketRecord) -> str:
     return ",".join(str(o.fd) for o in sock.owners if o.pid == pid)
 
 
-def user_column(sock: SocketRecord, users: dict[int, str]) -> str:
+def user_column(sock: SocketRecord, users: Mapping[int, str]) -> str:
     """User name when known, else the numeric uid, else ''."""
     if sock.uid is None:
         return ""

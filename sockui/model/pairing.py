@@ -1,4 +1,4 @@
-"""Pairing: find the other end of a flow when it lives on this host, and a listener's clients.
+"""Pairing: find the other end of a flow when it lives on this host.
 
 Peers come from data, never from the kernel directly for inet sockets: the other end of a TCP
 connection on this host is the socket whose 4-tuple is ours reversed, in the same snapshot.
@@ -6,9 +6,9 @@ connection on this host is the socket whose 4-tuple is ours reversed, in the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from sockui.model.socket import Binding, InetEndpoint, Proto, SocketRecord
+from sockui.model.socket import Proto
 
 _MAPPED_PREFIX = "::ffff:"
 _WILDCARDS = ("0.0.0.0", "::")
@@ -71,43 +71,3 @@ def inet_peers(connected: Iterable[ConnectedFlow], bound_udp: Iterable[BoundFlow
         if other is not None and other != key:
             peers[key] = other
     return peers
-
-
-def _serves(listener: InetEndpoint, local: InetEndpoint) -> bool:
-    if listener.port != local.port:
-        return False
-    laddr = normalize_address(listener.address)
-    return laddr in _WILDCARDS or laddr == normalize_address(local.address)
-
-
-def accepted_by(listener: SocketRecord, sockets: Sequence[SocketRecord]) -> list[SocketRecord]:
-    """The connections a listener accepted: its clients' server-side sockets.
-
-    Matching is by local endpoint: an accepted TCP socket has the listener's port (and address,
-    unless the listener is on a wildcard); an accepted UNIX socket reports the listener's path.
-    """
-    if listener.binding is not Binding.LISTENING or listener.local is None:
-        return []
-    result: list[SocketRecord] = []
-    if listener.proto is Proto.TCP and isinstance(listener.local, InetEndpoint):
-        for s in sockets:
-            # Accepted sockets inherit the listener's family (v4 clients of a dual-stack listener
-            # show as ::ffff:a.b.c.d), so family separates "listen 80" from "listen [::]:80".
-            if (
-                s.proto is Proto.TCP
-                and s.family is listener.family
-                and s.binding is Binding.CONNECTED
-                and isinstance(s.local, InetEndpoint)
-                and _serves(listener.local, s.local)
-            ):
-                result.append(s)
-    elif listener.proto is Proto.UNIX:
-        for s in sockets:
-            if s.proto is Proto.UNIX and s.binding is Binding.CONNECTED and s.local == listener.local:
-                result.append(s)
-    return result
-
-
-def index_by_key(sockets: Iterable[SocketRecord]) -> dict[int, SocketRecord]:
-    """Records by their stable key, for jumps to a peer."""
-    return {s.key: s for s in sockets}

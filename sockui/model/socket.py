@@ -16,6 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sockui.model.kernel import TCP_STATE_NAMES
+from sockui.model.services import NO_SERVICES, ServiceTable
+
+if TYPE_CHECKING:
+    from sockui.model.index import SnapshotIndex
 
 
 class Proto(StrEnum):
@@ -45,7 +53,7 @@ class SockType(StrEnum):
 
 
 class Binding(StrEnum):
-    """Binding state: the classes of the binding filter (PRODUCT.md section 2)."""
+    """Binding state: the classes of the binding filter (docs/spec.md section 2)."""
 
     LISTENING = "listening"
     CONNECTED = "connected"
@@ -54,21 +62,7 @@ class Binding(StrEnum):
 
 
 #: TCP state names as the kernel spells them, by their numeric value (include/net/tcp_states.h).
-TCP_STATES: dict[int, str] = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-    12: "NEW_SYN_RECV",
-    13: "BOUND_INACTIVE",
-}
+TCP_STATES = TCP_STATE_NAMES
 
 #: Every state name a record can carry (TCP names plus UNCONN for the connectionless protocols).
 STATE_NAMES: frozenset[str] = frozenset(TCP_STATES.values()) | {"UNCONN"}
@@ -160,9 +154,13 @@ class SocketRecord:
         return tuple(dict.fromkeys(o.pid for o in self.owners))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
-    """Every socket seen in one refresh, plus what the collector knows about its own blind spots."""
+    """Every socket seen in one refresh, plus what the collector knows about its own blind spots.
+
+    No ``slots``: :attr:`index` is a cached property, built once, by the first thread that asks. The
+    refresh loop asks in its worker thread, so the UI thread only ever finds it built.
+    """
 
     sockets: tuple[SocketRecord, ...]
     #: Wall-clock time (time.time()) when the collection started.
@@ -176,9 +174,23 @@ class Snapshot:
     ownerless: int = 0
     #: Processes whose fd table we could not read (EACCES).
     unreadable_pids: int = 0
+    #: Effective uid of the collector (0: root), so notes can say why owners are hidden.
+    euid: int | None = None
+    #: Sockets held by processes in other network namespaces: not in this namespace's tables, so
+    #: not listed (sockui reads its own namespace only), but counted so the status can say so.
+    other_netns: int = 0
     #: True when the portable psutil fallback was used: fields it cannot know are empty.
     reduced: bool = False
     #: Human-readable notes about degraded data (missing kernel support, fallbacks used).
     warnings: tuple[str, ...] = ()
     #: uid -> user name for every uid in ``sockets`` that could be resolved.
     users: dict[int, str] = field(default_factory=dict, compare=False)
+    #: Well-known port names (read from /etc/services by the collector).
+    services: ServiceTable = field(default=NO_SERVICES, compare=False)
+
+    @cached_property
+    def index(self) -> SnapshotIndex:
+        """Lookups by key, pid, listener (see :mod:`sockui.model.index`), built on first use."""
+        from sockui.model.index import build_index  # index.py imports this module
+
+        return build_index(self.sockets)

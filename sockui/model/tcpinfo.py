@@ -1,7 +1,7 @@
 """Decode ``struct tcp_info`` (INET_DIAG_INFO / getsockopt TCP_INFO) into named fields.
 
 Older kernels send a shorter struct: a field is present only when the payload reaches past its end
-(notes/sock_diag.md section 4), so every field is optional.
+(docs/sock_diag.md section 4), so every field is optional.
 """
 
 from __future__ import annotations

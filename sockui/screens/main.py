@@ -1,31 +1,37 @@
 """The main screen: status, filter bar, the socket table and the detail pane, and their keys.
 
 User input only changes view state (filters, sort, selection); rows are re-derived from the current
-snapshot with pure model functions. Nothing here reads the kernel: process details and TCP internals
-are fetched by a worker thread owned by the app.
+snapshot by this screen's worker, details fetched by another: the UI thread never scans the snapshot
+and never reads the kernel. The screen owns what it shows: the app hands it snapshots and hears back
+when it wants refreshes held (paused, or covered by a dialog).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.events import Resize
+from textual.events import Resize, ScreenResume, ScreenSuspend
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
+from textual.worker import get_current_worker
 
 from sockui.model import describe
 from sockui.model import format as fmt
+from sockui.model.columns import TITLES
 from sockui.model.filters import Filter, parse
+from sockui.model.process import DetailSource, ProcessInfo
+from sockui.model.services import ServiceTable
 from sockui.model.socket import Proto, Snapshot, SocketRecord
-from sockui.model.view import Counts, Derived, ViewState, sort_key
-from sockui.widgets.columns import ALL_COLUMNS
+from sockui.model.tcpinfo import TcpDetails
+from sockui.model.view import Derived, ViewState, derive
+from sockui.screens.help import HelpScreen, help_entries
+from sockui.screens.owners import OwnersScreen
 from sockui.widgets.detail_panel import DetailPanel
 from sockui.widgets.filter_bar import FilterBar
 from sockui.widgets.socket_table import SocketTable
@@ -33,6 +39,8 @@ from sockui.widgets.status_bar import StatusBar
 
 #: Below this width the detail pane goes under the table instead of beside it.
 NARROW = 130
+#: Process details for at most this many owners of one socket (a forking server can have hundreds).
+MAX_DETAILED_OWNERS = 8
 
 
 class MainScreen(Screen[None]):
@@ -41,30 +49,72 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: handled as the key arrives, so keys typed right after "/" reach the input even in
         # one burst (a paste, tmux send-keys). check_action lets "/" through once the input has focus.
-        Binding("slash", "filter", "Filter", priority=True),
-        Binding("b", "binding", "Binding"),
+        Binding(
+            "slash", "filter", "Filter", priority=True, tooltip="filter expression (e.g. tcp and port 443)"
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="clear the filter expression"),
+        Binding(
+            "b", "binding", "Binding", tooltip="binding filter: all, listening, connected, bound, unbound"
+        ),
         # Shown in the ? help; the footer keeps to what fits 80 columns.
-        Binding("t", "proto('tcp')", "TCP", show=False),
-        Binding("u", "proto('udp')", "UDP", show=False),
-        Binding("x", "proto('unix')", "UNIX", show=False),
-        Binding("enter", "detail", "Detail"),
-        Binding("p", "pair", "Pair"),
-        Binding("o", "owners", "Owners"),
-        Binding("s", "sort", "Sort", show=False),
-        Binding("r", "reverse", "Reverse", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("t", "proto('tcp')", "TCP", show=False, tooltip="show/hide TCP"),
+        Binding("u", "proto('udp')", "UDP", show=False, tooltip="show/hide UDP"),
+        Binding("x", "proto('unix')", "UNIX", show=False, tooltip="show/hide UNIX"),
+        Binding("s", "sort", "Sort", show=False, tooltip="sort by the next column (or click a title)"),
+        Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
+        Binding("enter", "detail", "Detail", tooltip="detail pane: endpoints, pair, owners, TCP internals"),
+        Binding("p", "pair", "Pair", tooltip="jump to the other end on this host; again to come back"),
+        Binding("o", "owners", "Owners", tooltip="the processes holding the socket and their other sockets"),
+        Binding("space", "toggle_pause", "Pause", tooltip="pause / resume live updates"),
+        Binding("question_mark", "help", "Help", tooltip="this help"),
     ]
 
-    def __init__(self, view: ViewState) -> None:
+    @dataclass
+    class LiveChanged(Message):
+        """Whether this screen wants snapshots: not while paused or covered by another screen."""
+
+        live: bool
+        #: Refresh at once (the user just unpaused): what is on screen may be long out of date.
+        now: bool = False
+
+    @dataclass
+    class RowsReady(Message):
+        """Rows re-derived after a view change (filter, binding, sort), computed off the UI thread."""
+
+        derived: Derived
+
+        def can_replace(self, message: Message) -> bool:
+            """Only the rows for the latest view matter."""
+            return isinstance(message, MainScreen.RowsReady)
+
+    @dataclass
+    class DetailsReady(Message):
+        """Process details, TCP internals and reverse DNS for the socket the detail pane shows."""
+
+        key: int
+        processes: tuple[ProcessInfo, ...]
+        tcp: TcpDetails | None
+        hostname: str | None = None
+
+        def can_replace(self, message: Message) -> bool:
+            """Details of an older selection are worthless once newer ones arrive."""
+            return isinstance(message, MainScreen.DetailsReady)
+
+    def __init__(self, view: ViewState, services: ServiceTable, details: DetailSource) -> None:
         super().__init__()
         self.view = view
+        self.services = services
+        self._details = details
         self.snapshot: Snapshot | None = None
-        self.by_key: dict[int, SocketRecord] = {}
-        self.services: describe.Services = {}
         self.paused = False
         self.error: str | None = None
         self._history: list[int] = []
-        self._counts: Counts | None = None
+        self._suspended = False
+        # Read by worker threads, so plain attributes written by the UI thread (never widget
+        # queries, which are not thread-safe): the rows on screen, which the next snapshot's rows
+        # are diffed against, and the socket under the cursor, kept on screen if it closes.
+        self.derived: Derived | None = None
+        self.cursor_key: int | None = None
 
     def compose(self) -> ComposeResult:
         """Status, filter bar, table (+ detail), footer."""
@@ -79,9 +129,6 @@ class MainScreen(Screen[None]):
         """Start hidden bits hidden and focus the table."""
         self.query_one(FilterBar).display = False
         self.query_one(DetailPanel).display = False
-        self.table.set_sort(
-            self.view.sort_column, self.view.sort_reverse, sort_key(self.view.sort_column, {})
-        )
         self.table.focus()
         self._show_status()
 
@@ -97,73 +144,113 @@ class MainScreen(Screen[None]):
 
     # -- data in -------------------------------------------------------------------------------
 
-    class ViewChanged(Message):
-        """The user changed what the table shows; the app derives new rows in a worker."""
-
-        def __init__(self, view: ViewState) -> None:
-            super().__init__()
-            self.view = view
-
-    def apply_snapshot(self, snapshot: Snapshot, by_key: dict[int, SocketRecord], derived: Derived) -> None:
-        """A new snapshot: diff its rows into the table, refresh the status and the detail pane."""
+    def apply_snapshot(self, snapshot: Snapshot, derived: Derived | None) -> None:
+        """A new snapshot: show its rows (derived by the loop's thread), the status and the detail pane."""
         self.snapshot = snapshot
-        self.by_key = by_key
         self.error = None
-        if derived.view is not self.view:
-            # The view changed while the worker ran: its rows are stale; ask again.
-            self.post_message(self.ViewChanged(self.view))
+        if derived is None or derived.view != self.view or derived.base is not self.derived:
+            # The view or the rows on screen changed while the worker ran: derive again, here.
+            self._derive(snapshot, self.view, self.derived if derived is not None else None)
             return
-        self._apply(derived, alive=by_key.__contains__)
+        self._apply(derived, highlight=True)
 
-    def apply_rows(self, derived: Derived) -> None:
-        """Rows for a new view (no highlights: nothing changed on the machine)."""
-        if derived.view is self.view and derived.snapshot is self.snapshot:
-            self._apply(derived, alive=None)
+    @on(RowsReady)
+    def _rows_ready(self, message: RowsReady) -> None:
+        derived = message.derived
+        if derived.view == self.view and derived.snapshot is self.snapshot:
+            self._apply(derived, highlight=derived.base is not None)
 
-    def _apply(self, derived: Derived, alive: Callable[[int], bool] | None) -> None:
-        view = derived.view
-        self.table.set_sort(
-            view.sort_column, view.sort_reverse, sort_key(view.sort_column, derived.snapshot.users)
-        )
-        self.table.update_rows(derived.rows, derived.snapshot.users, alive)
-        self._counts = derived.counts
+    def _apply(self, derived: Derived, highlight: bool) -> None:
+        self.derived = derived
+        self.table.apply(derived, highlight)
         self._show_status()
         self._show_detail()
 
     def _show_status(self) -> None:
-        counts = self._counts if self.snapshot is not None else None
+        derived = self.derived
+        counts = derived.counts if derived is not None and derived.snapshot is self.snapshot else None
         self.query_one(StatusBar).show(self.snapshot, counts, self.view, self.paused, self.error)
-
-    def _show_detail(self) -> None:
-        panel = self.detail
-        if not panel.display or self.snapshot is None:
-            return
-        record = self.table.cursor_record
-        panel.show(record, self.snapshot, self.by_key, self.services)
-        if record is not None:
-            self.app.call_later(self.app.load_details, record)  # type: ignore[attr-defined]
 
     def show_failure(self, error: str) -> None:
         """A refresh failed: say so, keep the last good snapshot."""
         self.error = error
         self._show_status()
 
-    def set_paused(self, paused: bool) -> None:
-        """Reflect the pause state."""
-        self.paused = paused
-        self.set_class(paused, "-paused")
+    @work(thread=True, exclusive=True, group="derive", exit_on_error=False)
+    def _derive(self, snapshot: Snapshot, view: ViewState, base: Derived | None) -> None:
+        worker = get_current_worker()
+        derived = derive(snapshot, view, base, self.cursor_key, lambda: worker.is_cancelled)
+        if derived is not None and not worker.is_cancelled:
+            self.post_message(self.RowsReady(derived))
+
+    # -- live or held --------------------------------------------------------------------------
+
+    def _post_live(self, now: bool = False) -> None:
+        self.post_message(self.LiveChanged(not self.paused and not self._suspended, now))
+
+    def on_screen_suspend(self, event: ScreenSuspend) -> None:
+        """Another screen covers this one: nobody sees the table, so hold the refreshes."""
+        self._suspended = True
+        self._post_live()
+
+    def on_screen_resume(self, event: ScreenResume) -> None:
+        """Back on top: refreshes resume (at once if one is due)."""
+        if self._suspended:
+            self._suspended = False
+            self._post_live()
+
+    def action_toggle_pause(self) -> None:
+        """``space``: freeze or resume live updates."""
+        self.paused = not self.paused
+        self.set_class(self.paused, "-paused")
         self._show_status()
+        self._post_live(now=not self.paused)
+
+    # -- detail pane ---------------------------------------------------------------------------
+
+    def _show_detail(self) -> None:
+        panel = self.detail
+        if not panel.display or self.snapshot is None:
+            return
+        record = self.table.cursor_record
+        closed = record is not None and self.table.is_closed(record.key)
+        panel.show(record, self.snapshot, closed)
+        if record is not None:
+            self._load_details(record)
+
+    @work(thread=True, exclusive=True, group="details", exit_on_error=False)
+    def _load_details(self, record: SocketRecord) -> None:
+        worker = get_current_worker()
+        source = self._details
+        infos = tuple(source.process_info(pid) for pid in record.pids[:MAX_DETAILED_OWNERS])
+        tcp = source.tcp_details(record)
+        remote = record.remote
+        hostname = (
+            source.hostname(remote.address) if remote is not None and hasattr(remote, "address") else None
+        )
+        if not worker.is_cancelled:
+            self.post_message(self.DetailsReady(record.key, infos, tcp, hostname))
+
+    @on(DetailsReady)
+    def _details_ready(self, message: DetailsReady) -> None:
+        panel = self.detail
+        record = panel.record
+        if record is None or record.key != message.key or self.snapshot is None:
+            return
+        panel.show_details(record, message.processes, message.tcp, self.snapshot, message.hostname)
 
     # -- events --------------------------------------------------------------------------------
 
     @on(SocketTable.CursorMoved)
     def _cursor_moved(self, event: SocketTable.CursorMoved) -> None:
+        self.cursor_key = event.record.key if event.record is not None else None
         if self.detail.display and self.snapshot is not None:
             current = self.detail.record
             if event.record is None or current is None or current.key != event.record.key:
                 self._show_detail()
             elif event.record is not current:
-                self.detail.show(event.record, self.snapshot, self.by_key, self.services)
+                closed = self.table.is_closed(event.record.key)
+                self.detail.show(event.record, self.snapshot, closed)
 
     @on(SocketTable.HeaderClicked)
     def _header_clicked(self, event: SocketTable.HeaderClicked) -> None:
@@ -192,7 +279,8 @@ class MainScreen(Screen[None]):
     def _set_view(self, view: ViewState) -> None:
         self.view = view
         self._show_status()
-        self.post_message(self.ViewChanged(view))
+        if self.snapshot is not None:
+            self._derive(self.snapshot, view, None)
 
     def _set_filter(self, flt: Filter) -> None:
         self._set_view(replace(self.view, filter=flt))
@@ -203,12 +291,12 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         """``/``: edit the filter expression."""
-        self.query_one(FilterBar).open(self.view.filter.source)
+        self.query_one(FilterBar).open(self.view.filter.source, self.services)
 
     def action_clear_filter(self) -> None:
         """``escape``: drop the filter expression (binding and protocol toggles stay)."""
         if not self.view.filter.is_empty:
-            self._set_filter(parse(""))
+            self._set_filter(parse("", self.services))
 
     def action_binding(self) -> None:
         """``b``: cycle the binding filter."""
@@ -220,9 +308,8 @@ class MainScreen(Screen[None]):
 
     def action_sort(self) -> None:
         """``s``: sort by the next column."""
-        titles = [c.title for c in ALL_COLUMNS]
-        index = titles.index(self.view.sort_column) if self.view.sort_column in titles else 0
-        column = titles[(index + 1) % len(titles)]
+        index = TITLES.index(self.view.sort_column) if self.view.sort_column in TITLES else 0
+        column = TITLES[(index + 1) % len(TITLES)]
         self._set_view(replace(self.view, sort_column=column, sort_reverse=False))
         self.notify(f"sorted by {column}", timeout=1.5)
 
@@ -237,6 +324,10 @@ class MainScreen(Screen[None]):
         if panel.display:
             self._show_detail()
 
+    def action_help(self) -> None:
+        """``?``: every key that works here, from the bindings themselves."""
+        self.app.push_screen(HelpScreen(help_entries(self)))
+
     def jump_to(self, key: int, remember: bool) -> bool:
         """Move the cursor to socket ``key``, explaining why not when it is not shown."""
         origin = self.table.cursor_record
@@ -244,7 +335,7 @@ class MainScreen(Screen[None]):
             if remember and origin is not None and origin.key != key:
                 self._history.append(origin.key)
             return True
-        target = self.by_key.get(key)
+        target = self.snapshot.index.by_key.get(key) if self.snapshot is not None else None
         if target is None:
             self.notify("That socket has closed.", severity="warning")
         else:
@@ -258,16 +349,15 @@ class MainScreen(Screen[None]):
     def action_pair(self) -> None:
         """``p``: jump to the other end (a listener: to its first client), or back where we came from."""
         record = self.table.cursor_record
-        if record is None:
+        if record is None or self.snapshot is None:
             return
-        if record.peer_key is not None and record.peer_key in self.by_key:
-            self.jump_to(record.peer_key, remember=True)
+        pair = describe.pair(record, self.snapshot)
+        if pair.local is not None:
+            self.jump_to(pair.local.key, remember=True)
             return
-        if self.snapshot is not None:
-            clients = describe.pair(record, self.snapshot, self.by_key, self.services).clients
-            if clients:
-                self.jump_to(clients[0].key, remember=True)
-                return
+        if pair.clients:
+            self.jump_to(pair.clients[0].key, remember=True)
+            return
         while self._history:
             if self.jump_to(self._history.pop(), remember=False):
                 return
@@ -276,10 +366,16 @@ class MainScreen(Screen[None]):
     def action_owners(self) -> None:
         """``o``: open the owners view of the selected socket."""
         record = self.table.cursor_record
-        if record is None or self.snapshot is None:
+        snapshot = self.snapshot
+        if record is None or snapshot is None:
             return
         if not record.owners:
-            hidden = " (owners hidden: not enough privilege)" if self.snapshot.hidden_owners else ""
+            hidden = " (owners hidden: not enough privilege)" if snapshot.hidden_owners else ""
             self.notify(f"No process holds this socket{hidden}.", markup=False)
             return
-        self.app.open_owners(record)  # type: ignore[attr-defined]
+
+        def jump(key: int | None) -> None:
+            if key is not None:
+                self.jump_to(key, remember=True)
+
+        self.app.push_screen(OwnersScreen(record, snapshot, self._details.process_info), jump)

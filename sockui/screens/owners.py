@@ -7,6 +7,7 @@ and moves the main table's cursor to that socket. Cells are ``Text``: names and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,9 +20,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from sockui.model import describe
 from sockui.model import format as fmt
-from sockui.model.export import proto_label
+from sockui.model.columns import proto_label
 from sockui.model.process import ProcessInfo
 from sockui.model.socket import Snapshot, SocketRecord
 from sockui.widgets.detail_panel import process_lines, section
@@ -37,12 +37,11 @@ class OwnersScreen(ModalScreen[int | None]):
         Binding("escape,q,o", "close", "Close"),
     ]
 
+    @dataclass
     class InfoReady(Message):
         """Process details read by this screen's worker."""
 
-        def __init__(self, infos: tuple[ProcessInfo, ...]) -> None:
-            super().__init__()
-            self.infos = infos
+        infos: tuple[ProcessInfo, ...]
 
     def __init__(
         self, record: SocketRecord, snapshot: Snapshot, load_info: Callable[[int], ProcessInfo]
@@ -71,7 +70,7 @@ class OwnersScreen(ModalScreen[int | None]):
         for pid in self.pids:
             table = self.query_one(f"#owner-sockets-{pid}", DataTable)
             table.add_columns("Proto", "State", "Local", "Remote", "Fd")
-            for sock in describe.process_sockets(pid, self.snapshot.sockets):
+            for sock in self.snapshot.index.sockets_of(pid):
                 fds = ",".join(str(o.fd) for o in sock.owners if o.pid == pid)
                 table.add_row(
                     Text(proto_label(sock)),
@@ -104,7 +103,7 @@ class OwnersScreen(ModalScreen[int | None]):
             if info.pid not in self.pids:
                 continue
             fds = ",".join(str(o.fd) for o in self.record.owners if o.pid == info.pid)
-            others = len(describe.process_sockets(info.pid, self.snapshot.sockets)) - 1
+            others = len(self.snapshot.index.sockets_of(info.pid)) - 1
             lines = [line for line in process_lines(info, fds, max(0, others)) if line[0] != "sockets"]
             self.query_one(f"#owner-info-{info.pid}", Static).update(section(f"Process {info.pid}", lines))
 

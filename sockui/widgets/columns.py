@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 
-from sockui.model import format as fmt
-from sockui.model.export import proto_label
-from sockui.model.socket import SocketRecord
+from sockui.model.columns import BY_TITLE, cells
+
+__all__ = ["ALL_COLUMNS", "ELLIPSIS", "GAP", "Column", "Layout", "cells", "fit", "layout"]
 
 GAP = 1
 ELLIPSIS = "…"
@@ -26,24 +26,29 @@ class Column:
     title: str
     width: int | None
     share: int = 0
-    right: bool = False
     #: Lower numbers are dropped first when the screen is narrow (0 = never dropped).
     drop_order: int = 0
     minimum: int = 8
     #: Cut from the left: an endpoint's port matters more than its address's first characters.
     cut_left: bool = False
 
+    @property
+    def right(self) -> bool:
+        """Right-aligned, as the model's column definition says (numbers)."""
+        return BY_TITLE[self.title].right
 
+
+#: How the model's columns (:data:`sockui.model.columns.COLUMNS`) are drawn, in the same order.
 ALL_COLUMNS: tuple[Column, ...] = (
     Column("Proto", 8),
     Column("State", 11),
     Column("Local", None, share=3, minimum=21, cut_left=True),
     Column("Remote", None, share=3, minimum=21, cut_left=True),
     Column("Process", None, share=3, minimum=12),
-    Column("Fd", 5, right=True, drop_order=3),
+    Column("Fd", 5, drop_order=3),
     Column("User", 8, drop_order=4),
-    Column("Recv-Q", 7, right=True, drop_order=2),
-    Column("Send-Q", 7, right=True, drop_order=1),
+    Column("Recv-Q", 7, drop_order=2),
+    Column("Send-Q", 7, drop_order=1),
 )
 
 
@@ -104,18 +109,3 @@ def fit(text: str, width: int, right: bool = False, cut_left: bool = False) -> s
         return set_cell_size(text, width - 1) + ELLIPSIS
     pad = " " * (width - length)
     return pad + text if right else text + pad
-
-
-def cells(sock: SocketRecord, users: dict[int, str]) -> dict[str, str]:
-    """Plain, safe text of every column for one socket."""
-    return {
-        "Proto": proto_label(sock),
-        "State": sock.state,
-        "Local": fmt.endpoint(sock.local),
-        "Remote": fmt.endpoint(sock.remote),
-        "Process": fmt.process_column(sock),
-        "Fd": fmt.fd_column(sock),
-        "User": fmt.user_column(sock, users),
-        "Recv-Q": str(sock.recv_q),
-        "Send-Q": str(sock.send_q),
-    }

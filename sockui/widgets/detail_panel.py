@@ -7,7 +7,8 @@ process that calls itself ``[@click=app.quit]`` shows exactly that and clicking 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -89,12 +90,11 @@ def tcp_lines(details: TcpDetails) -> list[describe.Line]:
 class DetailPanel(VerticalScroll):
     """Shown beside or below the table for the selected socket."""
 
+    @dataclass
     class JumpRequested(Message):
         """The user chose a socket in the clients list: move the table cursor to it."""
 
-        def __init__(self, key: int) -> None:
-            super().__init__()
-            self.key = key
+        key: int
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's parameter name
         super().__init__(id=id)
@@ -114,13 +114,7 @@ class DetailPanel(VerticalScroll):
         """The socket shown."""
         return self._record
 
-    def show(
-        self,
-        sock: SocketRecord | None,
-        snapshot: Snapshot,
-        by_key: Mapping[int, SocketRecord],
-        services: describe.Services,
-    ) -> None:
+    def show(self, sock: SocketRecord | None, snapshot: Snapshot, closed: bool = False) -> None:
         """Show ``sock``; process details and TCP internals follow with :meth:`show_details`."""
         same = self._record is not None and sock is not None and self._record.key == sock.key
         self._record = sock
@@ -130,10 +124,12 @@ class DetailPanel(VerticalScroll):
                 self.query_one(sid, Static).update("")
             self.query_one(OptionList).display = False
             return
-        self.query_one("#detail-endpoints", Static).update(
-            section("Endpoints", describe.endpoint_lines(sock, services))
-        )
-        pair = describe.pair(sock, snapshot, by_key, services)
+        endpoints = section("Endpoints", describe.endpoint_lines(sock, snapshot.services))
+        if closed:
+            endpoints.append("\n")
+            endpoints.append("CLOSED: gone since the last refresh (shown until you move)", style="bold red")
+        self.query_one("#detail-endpoints", Static).update(endpoints)
+        pair = describe.pair(sock, snapshot)
         self.query_one("#detail-pair", Static).update(section("Pair  (p: jump)", pair.lines))
         self._show_clients(pair.clients)
         if not same:
@@ -180,7 +176,7 @@ class DetailPanel(VerticalScroll):
             blocks.append(section("Owners", lines))
         for info in processes:
             fds = ",".join(str(o.fd) for o in sock.owners if o.pid == info.pid)
-            others = len(describe.process_sockets(info.pid, snapshot.sockets)) - 1
+            others = len(snapshot.index.sockets_of(info.pid)) - 1
             blocks.append(section(f"Owner {info.pid}", process_lines(info, fds, max(0, others))))
         self.query_one("#detail-owners", Static).update(Text("\n\n").join(blocks))
         # A listener has no flow to describe: its tcp_info is all zeros.

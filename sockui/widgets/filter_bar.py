@@ -6,6 +6,7 @@ the problem pointed at, and the previous filter stays in force. Escape clears th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,6 +17,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from sockui.model.filters import Filter, FilterError, parse
+from sockui.model.services import NO_SERVICES, ServiceTable
 
 PROMPT = "/"
 
@@ -25,12 +27,11 @@ class FilterBar(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "clear", "Clear filter", show=False)]
 
+    @dataclass
     class Applied(Message):
         """A valid filter was entered (an empty one clears)."""
 
-        def __init__(self, flt: Filter) -> None:
-            super().__init__()
-            self.filter = flt
+        filter: Filter
 
     class Closed(Message):
         """The bar was dismissed; focus should go back to the table."""
@@ -44,8 +45,13 @@ class FilterBar(Vertical):
         )
         yield Static("", id="filter-error", markup=False)
 
-    def open(self, current: str) -> None:
-        """Show the bar with the current expression, ready to edit."""
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's parameter name
+        super().__init__(id=id)
+        self._services = NO_SERVICES
+
+    def open(self, current: str, services: ServiceTable) -> None:
+        """Show the bar with the current expression, ready to edit; ``services`` names ports."""
+        self._services = services
         self.display = True
         box = self.query_one(Input)
         box.value = current
@@ -59,7 +65,7 @@ class FilterBar(Vertical):
         event.stop()
         error = self.query_one("#filter-error", Static)
         try:
-            flt = parse(event.value)
+            flt = parse(event.value, self._services)
         except FilterError as exc:
             error.update(error_text(exc, event.value))
             error.display = True
@@ -76,7 +82,7 @@ class FilterBar(Vertical):
         """Escape: drop the filter entirely and close."""
         self.query_one(Input).value = ""
         self.query_one("#filter-error", Static).display = False
-        self.post_message(self.Applied(parse("")))
+        self.post_message(self.Applied(parse("", self._services)))
         self.close()
 
     def close(self) -> None:

@@ -1,19 +1,20 @@
 """The main table: a virtual list of sockets that renders only the visible lines.
 
 Textual's DataTable takes seconds to load 50k rows, so this is a ScrollView with ``render_line``
-(like Textual's Log). Rows live in a keyed store; each snapshot is applied as a diff: rows keep their
-key (the socket cookie), the cursor follows its socket, new rows are green for a few seconds, closed
-rows red for a moment before they leave, and rows whose state changed yellow. Cells are formatted
-lazily, for visible lines only, and cached per record.
+(like Textual's Log). Everything proportional to the number of rows happens in a worker: a
+:class:`~sockui.model.view.Derived` arrives with the rows in order, their positions, and what is
+new, changed or closed since the rows on screen. Applying one here costs the same for 10 rows or
+100k: the cursor follows its socket by key, new rows are green for a few seconds, rows whose state
+changed yellow, closed rows red (struck through) for a moment at their old place. Cells are
+formatted lazily, for visible lines only, and cached per record.
 """
 
 from __future__ import annotations
 
-import bisect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -26,20 +27,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from sockui.model.socket import SocketRecord
+from sockui.model.view import Derived
 from sockui.widgets.columns import GAP, Layout, cells, fit, layout
 
 NEW_FOR = 3.0
 CHANGED_FOR = 3.0
 CLOSED_FOR = 1.5
-
-
-@dataclass(slots=True)
-class _Row:
-    key: int
-    record: SocketRecord
-    #: "" | "new" | "changed" | "closed"
-    status: str = ""
-    until: float = 0.0
 
 
 class SocketTable(ScrollView, can_focus=True):
@@ -63,31 +56,32 @@ class SocketTable(ScrollView, can_focus=True):
         Binding("end,G", "jump_end(1)", "Last", show=False),
     ]
 
+    @dataclass
     class CursorMoved(Message):
         """The highlighted socket changed (or its record was refreshed)."""
 
-        def __init__(self, record: SocketRecord | None) -> None:
-            super().__init__()
-            self.record = record
+        record: SocketRecord | None
 
+    @dataclass
     class HeaderClicked(Message):
         """The user clicked a column title: sort by it."""
 
-        def __init__(self, column: str) -> None:
-            super().__init__()
-            self.column = column
+        column: str
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's own parameter name
         super().__init__(id=id)
-        self._rows: list[_Row] = []
+        self._derived: Derived | None = None
+        self._rows: list[SocketRecord] = []
         self._positions: dict[int, int] = {}
         self._cursor = 0
-        self._users: dict[int, str] = {}
+        self._users: Mapping[int, str] = {}
         self._sort_column = "Local"
         self._sort_reverse = False
         self._layout: Layout = layout(80)
+        self._layout_width = 80
         self._cells: LRUCache[int, tuple[SocketRecord, dict[str, str]]] = LRUCache(4096)
-        self._sort_key: Callable[[SocketRecord], Any] = lambda s: s.key
+        #: key -> (status, until): "new" and "changed" rows fade, "closed" ones leave, at ``until``.
+        self._status: dict[int, tuple[str, float]] = {}
         #: When the earliest highlight ends (inf: none), so the fade timer skips idle ticks cheaply.
         self._next_expiry = float("inf")
 
@@ -107,111 +101,111 @@ class SocketTable(ScrollView, can_focus=True):
         return len(self._rows)
 
     @property
+    def derived(self) -> Derived | None:
+        """What the table was last given (the base the next diff is computed against)."""
+        return self._derived
+
+    @property
     def cursor_record(self) -> SocketRecord | None:
         """The socket under the cursor."""
         if 0 <= self._cursor < len(self._rows):
-            return self._rows[self._cursor].record
+            return self._rows[self._cursor]
         return None
+
+    @property
+    def cursor_key(self) -> int | None:
+        """Key of the socket under the cursor."""
+        record = self.cursor_record
+        return record.key if record is not None else None
 
     def records(self) -> list[SocketRecord]:
         """Records in display order (for tests and the copy/export paths)."""
-        return [r.record for r in self._rows]
+        return list(self._rows)
 
-    def set_sort(self, column: str, reverse: bool, key: Callable[[SocketRecord], Any]) -> None:
-        """Record the sort order the rows arrive in (for the header arrow and lingering rows)."""
-        self._sort_column, self._sort_reverse, self._sort_key = column, reverse, key
-        self.refresh(layout=False)
+    def status_of(self, key: int) -> str:
+        """The highlight of a row: '' | 'new' | 'changed' | 'closed'."""
+        entry = self._status.get(key)
+        return entry[0] if entry is not None else ""
 
-    def update_rows(
-        self,
-        records: Sequence[SocketRecord],
-        users: dict[int, str],
-        alive: Callable[[int], bool] | None,
-        now: float | None = None,
-    ) -> None:
-        """Apply a new set of visible sockets, already sorted, as a keyed diff.
+    def is_closed(self, key: int) -> bool:
+        """True when the row of ``key`` stays on screen although its socket is gone."""
+        return self.status_of(key) == "closed"
 
-        ``alive`` tells whether a key that left the visible set still exists in the snapshot: only
-        sockets that really closed linger in red, at their old place in the order; ones merely
-        filtered out leave at once. None means the change came from the view (a new filter), so
-        nothing is highlighted. Sorting is the caller's job (done off the UI thread).
+    def apply(self, derived: Derived, highlight: bool, now: float | None = None) -> None:
+        """Show ``derived``: swap the rows in, mark what changed, keep the cursor on its socket.
+
+        ``highlight`` is False when the change came from the view (a new filter): nothing changed
+        on the machine, so nothing is marked new, and closed rows leave at once.
         """
         now = time.monotonic() if now is None else now
-        highlight = alive is not None and bool(self._rows)
-        self._users = users
-        cursor_key = self.cursor_record.key if self.cursor_record else None
-        old = {r.key: r for r in self._rows}
-        rows: list[_Row] = []
-        for rec in records:
-            prev = old.pop(rec.key, None)
-            if prev is None:
-                rows.append(_Row(rec.key, rec, "new" if highlight else "", now + NEW_FOR))
-                continue
-            if highlight and prev.record.state != rec.state:
-                prev.status, prev.until = "changed", now + CHANGED_FOR
-            elif prev.status == "closed":  # came back (e.g. a filter let it through again)
-                prev.status = ""
-            prev.record = rec
-            rows.append(prev)
-        lingering = []
-        for prev in old.values():
-            if alive is None or alive(prev.key):
-                continue
-            if prev.status != "closed":
-                prev.status, prev.until = "closed", now + CLOSED_FOR
-            if prev.until > now:
-                lingering.append(prev)
-        for row in lingering:
-            rows.insert(self._linger_position(rows, row), row)
-        self._rows = rows
-        self._next_expiry = min((r.until for r in rows if r.status), default=float("inf"))
-        self._reindex(cursor_key)
+        cursor_key = self.cursor_key
+        old_cursor, old_top = self._cursor, self.scroll_offset.y
+        visible = max(1, self.size.height - 1)
+        cursor_was_visible = old_top <= old_cursor < old_top + visible
+        anchor = self._rows[old_top].key if old_top < len(self._rows) else None
+        status = self._status
+        if highlight:
+            for key in derived.new:
+                status[key] = ("new", now + NEW_FOR)
+            for key in derived.changed:
+                status[key] = ("changed", now + CHANGED_FOR)
+            for key in derived.closed:
+                entry = status.get(key)
+                if entry is None or entry[0] != "closed":
+                    status[key] = ("closed", now + CLOSED_FOR)
+        rows, positions = derived.rows, derived.positions
+        if derived.closed and not highlight:
+            # Closed rows only mean something as news: a view change drops them.
+            rows = [r for r in rows if r.key not in derived.closed]
+            positions = {r.key: i for i, r in enumerate(rows)}
+        self._derived, self._rows, self._positions = derived, rows, positions
+        self._users = derived.snapshot.users
+        self._sort_column, self._sort_reverse = derived.view.sort_column, derived.view.sort_reverse
+        self._next_expiry = min((until for _s, until in status.values()), default=float("inf"))
+        new_cursor = positions.get(cursor_key) if cursor_key is not None else None
+        self._cursor = min(old_cursor, max(0, len(rows) - 1)) if new_cursor is None else new_cursor
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        if cursor_was_visible:
+            # Keep the cursor on the same screen line, so rows do not jump under the reader.
+            self.scroll_to(y=max(0, old_top + self._cursor - old_cursor), animate=False)
+            self._scroll_cursor_into_view()
+        elif anchor is not None and anchor in positions:
+            # The user scrolled away from the cursor (mouse wheel): keep what they are looking at.
+            self.scroll_to(y=positions[anchor], animate=False)
+        self.refresh()
+        self.post_message(self.CursorMoved(self.cursor_record))
 
     def expire(self, now: float | None = None) -> bool:
-        """Drop closed rows whose moment has passed and clear stale highlights; True if any changed."""
+        """End highlights whose time has passed, and drop closed rows (but the cursor's); True if any."""
         now = time.monotonic() if now is None else now
-        changed = False
-        kept: list[_Row] = []
-        for row in self._rows:
-            if row.status and row.until <= now:
-                changed = True
-                if row.status == "closed":
-                    continue
-                row.status = ""
-            kept.append(row)
-        self._next_expiry = min((r.until for r in kept if r.status), default=float("inf"))
-        if changed:
-            cursor_key = self.cursor_record.key if self.cursor_record else None
-            self._rows = kept
-            self._reindex(cursor_key)
-        return changed
+        cursor_key = self.cursor_key
+        gone: set[int] = set()
+        faded = False
+        for key, (status, until) in list(self._status.items()):
+            if until > now:
+                continue
+            if status == "closed":
+                if key == cursor_key:
+                    continue  # kept, marked closed, until the user moves off it
+                gone.add(key)
+            del self._status[key]
+            faded = True
+        self._next_expiry = min((until for _s, until in self._status.values()), default=float("inf"))
+        if gone:
+            # A new list, not an edit: the rows are shared with the Derived a worker may be reading.
+            # One pass over the rows, but only when a closed row leaves between two refreshes.
+            self._rows = [r for r in self._rows if r.key not in gone]
+            self._positions = {r.key: i for i, r in enumerate(self._rows)}
+            self._cursor = self._positions.get(cursor_key, self._cursor) if cursor_key is not None else 0
+            self._cursor = min(self._cursor, max(0, len(self._rows) - 1))
+            self.virtual_size = Size(self.size.width, len(self._rows) + 1)
+            self._scroll_cursor_into_view()
+        return faded
 
     @property
     def has_highlights(self) -> bool:
         """True while some row is green, yellow or red."""
-        return self._next_expiry != float("inf")
-
-    def _linger_position(self, rows: list[_Row], row: _Row) -> int:
-        """Where a closed row stays while it lingers: its place in the sort order."""
-        if self._sort_reverse:  # bisect wants ascending order; the old index is close enough
-            return min(self._positions.get(row.key, len(rows)), len(rows))
-        key = self._sort_key
-        return bisect.bisect_left(rows, key(row.record), key=lambda r: key(r.record))
-
-    def _reindex(self, cursor_key: int | None) -> None:
-        old_cursor, old_scroll = self._cursor, self.scroll_offset.y
-        self._positions = {r.key: i for i, r in enumerate(self._rows)}
-        if cursor_key is not None and cursor_key in self._positions:
-            self._cursor = self._positions[cursor_key]
-        else:  # the cursor's socket left: stay on the same line
-            self._cursor = min(old_cursor, max(0, len(self._rows) - 1))
-        self.virtual_size = Size(self.size.width, len(self._rows) + 1)
-        # Keep the cursor on the same screen line so rows do not jump under the reader.
-        if self._cursor != old_cursor:
-            self.scroll_to(y=max(0, old_scroll + self._cursor - old_cursor), animate=False)
-        self._scroll_cursor_into_view()
-        self.refresh()
-        self.post_message(self.CursorMoved(self.cursor_record))
+        return bool(self._status)
 
     # -- cursor --------------------------------------------------------------------------------
 
@@ -255,19 +249,29 @@ class SocketTable(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         """Click a title to sort by it, a row to select it."""
         if event.y == 0:
-            column = self._layout.column_at(event.x + self.scroll_offset.x)
+            column = self._current_layout().column_at(event.x + self.scroll_offset.x)
             if column:
                 self.post_message(self.HeaderClicked(column))
             return
         self._set_cursor(self.scroll_offset.y + event.y - 1)
 
     def on_resize(self, event: events.Resize) -> None:
-        """Recompute the column layout for the new width."""
-        self._layout = layout(self.scrollable_content_region.width or event.size.width)
+        """Keep the cursor in view at the new height."""
         self.virtual_size = Size(event.size.width, len(self._rows) + 1)
         self._scroll_cursor_into_view()
 
     # -- rendering -----------------------------------------------------------------------------
+
+    def _current_layout(self) -> Layout:
+        """The column layout for the width the rows really get.
+
+        Asked at render time, not on resize: the vertical scrollbar comes and goes with the number
+        of rows, and takes its width from the rows when it does.
+        """
+        width = self.scrollable_content_region.width
+        if width != self._layout_width:
+            self._layout, self._layout_width = layout(width), width
+        return self._layout
 
     def render_line(self, y: int) -> Strip:
         """Line 0 is the header; line y shows row ``scroll_y + y - 1``."""
@@ -277,28 +281,29 @@ class SocketTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, self.rich_style)
-        row = self._rows[index]
+        record = self._rows[index]
         style = self.rich_style
-        if row.status:
-            style += self.get_component_rich_style(f"socket-table--{row.status}")
+        status = self.status_of(record.key)
+        if status:
+            style += self.get_component_rich_style(f"socket-table--{status}")
         if index == self._cursor:
             style += self.get_component_rich_style("socket-table--cursor")
-        return Strip([Segment(self._line_text(row, width), style)], width)
+        return Strip([Segment(self._line_text(record, width), style)], width)
 
-    def _line_text(self, row: _Row, width: int) -> str:
-        cached = self._cells.get(row.key)
-        if cached is None or cached[0] is not row.record:
-            cached = (row.record, cells(row.record, self._users))
-            self._cells[row.key] = cached
+    def _line_text(self, record: SocketRecord, width: int) -> str:
+        cached = self._cells.get(record.key)
+        if cached is None or cached[0] is not record:
+            cached = (record, cells(record, self._users))
+            self._cells[record.key] = cached
         values = cached[1]
-        lay = self._layout
+        lay = self._current_layout()
         parts = [
             fit(values[c.title], w, c.right, c.cut_left) for c, w in zip(lay.columns, lay.widths, strict=True)
         ]
         return fit((" " * GAP).join(parts), width)
 
     def _header(self, width: int) -> Strip:
-        lay = self._layout
+        lay = self._current_layout()
         base = self.rich_style + self.get_component_rich_style("socket-table--header")
         sorted_style = base + self.get_component_rich_style("socket-table--sorted")
         segments: list[Segment] = []

@@ -106,11 +106,10 @@ def record_by_inode(table: SocketTable, ino: int) -> SocketRecord | None:
 
 
 def row_status(table: SocketTable, key: int) -> str | None:
-    """The highlight of a row ('' | 'new' | 'changed' | 'closed'), None if not listed (internal state)."""
-    for row in table._rows:
-        if row.key == key:
-            return row.status
-    return None
+    """The highlight of a row ('' | 'new' | 'changed' | 'closed'), None if not listed."""
+    if key not in keys_of(table):
+        return None
+    return table.status_of(key)
 
 
 async def move_cursor_to(pilot: Pilot[Any], table: SocketTable, key: int) -> None:
@@ -195,6 +194,9 @@ class ScriptedSource:
         with self._lock:
             self.collects += 1
             return Snapshot(sockets=self._sockets, taken_at=time.time(), duration=0.001, users={0: "root"})
+
+    def cancel(self) -> None:
+        pass
 
     def close(self) -> None:
         self.closed = True

@@ -169,7 +169,11 @@ async def test_pair_notification_shows_the_name_literally(bag: SocketBag, hostil
         table = app.main.table
         records = table.records()
         assert [r.inode for r in records] == [os.fstat(client.fileno()).st_ino]
-        assert records[0].peer_key is not None and records[0].peer_key in app.main.by_key
+        assert (
+            records[0].peer_key is not None
+            and app.main.snapshot is not None
+            and records[0].peer_key in app.main.snapshot.index.by_key
+        )
         await pilot.press("p")
         notes = await wait_until(pilot, lambda: list(app._notifications), what="a notification")
         assert f"{child.pid} {child.shown}" in notes[-1].message, notes[-1].message

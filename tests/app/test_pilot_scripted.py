@@ -22,13 +22,11 @@ from typing import Any
 
 import pytest
 from rich.style import Style
-from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 import sockui.widgets.socket_table as socket_table
 from sockui.app import SockuiApp
-from sockui.messages import SnapshotReady
 from sockui.model.socket import Binding, Family, Proto, SocketRecord, SockType, UnixEndpoint
 
 from .support import (
@@ -112,7 +110,7 @@ async def test_new_changed_and_closed_rows(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def test_highlights_fade_after_their_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PRODUCT.md 6: green and yellow 'for a few seconds', red 'for a moment': then plain or gone.
+    """docs/spec.md 6: green and yellow 'for a few seconds', red 'for a moment': then plain or gone.
 
     No refresh comes after the one that set the highlights: fading is the table's own business.
     """
@@ -200,26 +198,23 @@ async def test_rows_do_not_jump_under_the_reader() -> None:
 
 
 async def test_pause_holds_snapshots_until_unpaused() -> None:
+    """Paused: the loop does not even collect (no CPU spent on a frozen picture); a refresh asked for
+    meanwhile is remembered, and unpausing applies a fresh snapshot with its highlights."""
     source = ScriptedSource(base())
-    arrived: list[SnapshotReady] = []
-
-    def hook(message: Message) -> None:
-        if isinstance(message, SnapshotReady):
-            arrived.append(message)
-
     app = SockuiApp(interval=NEVER, source=lambda: source)
-    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await wait_for_snapshot(pilot, app)
         table = app.main.table
         await pilot.press("space")
         assert app.paused
         assert "PAUSED" in static_text(app.main.query_one("#status-bar", Static))
+        await wait_until(pilot, lambda: not app.loop.busy, what="the loop to be idle")
 
         source.stage([tcp(1, 100), tcp(3, 300), tcp(4, 400)])
-        applied, seen = app.snapshots_applied, len(arrived)
+        applied, collects = app.snapshots_applied, source.collects
         app.refresh_now()
-        await wait_until(pilot, lambda: len(arrived) > seen, what="the paused app to receive a snapshot")
-        await pilot.pause()
+        await pilot.pause(0.3)
+        assert source.collects == collects, "a paused app collected"
         assert app.snapshots_applied == applied, "a paused app applied a snapshot"
         assert keys_of(table) == [1, 2, 3], "the table changed while paused"
         assert row_status(table, 2) == "", "nothing is marked closed while paused"

@@ -48,7 +48,7 @@ def inode_of(sock: socket.socket) -> int:
     return os.fstat(sock.fileno()).st_ino
 
 
-#: ``system.sockprotoname`` of the socket kinds sockui lists (notes/sock_diag.md section 9).
+#: ``system.sockprotoname`` of the socket kinds sockui lists (docs/sock_diag.md section 9).
 LISTED_KINDS = {"TCP", "TCPv6", "UDP", "UDPv6", "UNIX", "UNIX-STREAM", "RAW", "RAWv6"}
 
 

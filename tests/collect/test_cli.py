@@ -1,7 +1,7 @@
 """The `--once` command line end to end: CSV and table output, filters, and how bad input is refused.
 
 Run against the shared scenario (real sockets held by this process and a child): the CSV header is the
-flattened field list of PRODUCT.md section 5 and each socket is one line with the right flattened values;
+flattened field list of docs/spec.md section 5 and each socket is one line with the right flattened values;
 the table has one line per socket and shows our listener with our pid; `--filter` really selects (by
 port, source/destination port, pid and protocol); a bad expression exits 2 with nothing on stdout and a
 caret under the offending column on stderr; an unknown option exits 2 through argparse.

@@ -1,6 +1,6 @@
 """`sockui --once --json` describes every kind of socket exactly, checked field by field.
 
-The test process opens one socket of each kind PRODUCT.md sections 2 and 5 name (TCP listeners on
+The test process opens one socket of each kind docs/spec.md sections 2 and 5 name (TCP listeners on
 127.0.0.1 and ::1 with a connected pair each, TIME_WAIT, UDP bound and connected, TCP bound-inactive,
 bare socket()s, UNIX listener/client/accepted, bound dgram, socketpair, abstract name, a socket shared
 with a child), runs the real command line once, and checks each socket, found by inode (TIME_WAIT by
@@ -23,7 +23,7 @@ import pytest
 from .holders import run_sockui
 from .scenario import BOUND_INACTIVE_KERNEL, Scenario, SocketBag, find_by_inode, inode_of, own_comm
 
-#: PRODUCT.md section 5, in order.
+#: docs/spec.md section 5, in order.
 JSON_KEYS = [
     "proto",
     "family",
@@ -371,7 +371,7 @@ def test_every_object_follows_the_schema(output: list[dict[str, Any]]) -> None:
         assert obj["family"] in {"ipv4", "ipv6", "unix"}
         assert obj["type"] in {"stream", "dgram", "seqpacket", "raw"}
         assert (obj["family"] == "unix") == (obj["proto"] == "unix"), obj
-        # An unbound socket is UNCONN whatever its protocol (PRODUCT.md section 5).
+        # An unbound socket is UNCONN whatever its protocol (docs/spec.md section 5).
         states = TCP_STATES if obj["proto"] == "tcp" and obj["binding"] != "unbound" else OTHER_STATES
         assert obj["state"] in states, obj
         assert obj["binding"] in {"listening", "connected", "bound", "unbound"}

@@ -9,12 +9,10 @@ from sockui.model.describe import (
     endpoint_text,
     owners_text,
     pair,
-    parse_services,
-    process_sockets,
     scope,
     service,
 )
-from sockui.model.pairing import index_by_key
+from sockui.model.services import parse_services
 from sockui.model.socket import (
     Binding,
     Endpoint,
@@ -78,7 +76,7 @@ def test_scope(address: str, where: str) -> None:
 
 
 def test_parse_services() -> None:
-    assert SERVICES == {
+    assert SERVICES.names == {
         (1, "tcp"): "tcpmux",
         (22, "tcp"): "ssh",
         (53, "tcp"): "domain",
@@ -88,7 +86,10 @@ def test_parse_services() -> None:
         (443, "udp"): "https",
         (88, "tcp"): "kerberos",  # protocol folded to lowercase
     }
-    assert parse_services("") == {}
+    assert parse_services("").names == {}
+    # Names and aliases back to ports, any case; tcp entries win over udp ones.
+    assert (SERVICES.port("www"), SERVICES.port("KRB5"), SERVICES.port("domain")) == (80, 88, 53)
+    assert SERVICES.port("no-port") is None
 
 
 def test_service() -> None:
@@ -167,28 +168,31 @@ UDP_BOUND = rec(6, Proto.UDP, Binding.BOUND, local=ep("127.0.0.1", 53))
 UNIX_WAITING = rec(7, Proto.UNIX, local=UnixEndpoint(None), remote=UnixEndpoint("/run/x.sock"))
 TIME_WAIT = rec(8, local=ep("127.0.0.1", 50001), remote=ep("127.0.0.1", 8080), inode=0)
 ALL = (LISTENER, SERVER, CLIENT, REMOTE, LOST, UDP_BOUND, UNIX_WAITING, TIME_WAIT)
-SNAPSHOT = Snapshot(sockets=ALL, taken_at=0.0)
-BY_KEY = index_by_key(ALL)
+SNAPSHOT = Snapshot(sockets=ALL, taken_at=0.0, services=SERVICES)
 
 
 def test_pair_local_peer() -> None:
-    result = pair(CLIENT, SNAPSHOT, BY_KEY, SERVICES)
+    result = pair(CLIENT, SNAPSHOT)
     assert result.local is SERVER
     assert result.clients == ()
     assert result.lines == (("peer", "127.0.0.1:8080  on this host"), ("process", "10/nginx fd 3"))
-    back = pair(SERVER, SNAPSHOT, BY_KEY, SERVICES)
+    back = pair(SERVER, SNAPSHOT)
     assert back.local is CLIENT
     assert back.lines[1] == ("process", "20/curl fd 5")
+    # The server side was accepted by the listener, and says so.
+    assert back.listener is LISTENER
+    assert back.lines[2] == ("accepted", "by listener 0.0.0.0:8080 (10 nginx +1)")
 
 
 def test_pair_remote_public_end() -> None:
-    result = pair(REMOTE, SNAPSHOT, BY_KEY, SERVICES)
+    result = pair(REMOTE, SNAPSHOT)
     assert result.local is None
-    assert result.lines == (("remote", "8.8.8.8:443 (https, public)"),)
+    assert result.lines[0] == ("remote", "8.8.8.8:443 (https, public)")
+    assert result.listener is LISTENER
 
 
 def test_pair_loopback_end_missing_from_snapshot() -> None:
-    result = pair(LOST, SNAPSHOT, BY_KEY, SERVICES)
+    result = pair(LOST, SNAPSHOT)
     assert result.local is None
     assert result.lines[0] == ("remote", "127.0.0.1:9999 (loopback)")
     assert result.lines[1][0] == "note"
@@ -196,7 +200,7 @@ def test_pair_loopback_end_missing_from_snapshot() -> None:
 
 
 def test_pair_listener_with_clients() -> None:
-    result = pair(LISTENER, SNAPSHOT, BY_KEY, SERVICES)
+    result = pair(LISTENER, SNAPSHOT)
     assert result.local is None
     assert [c.key for c in result.clients] == [2, 4]
     assert result.lines == (("clients", "2 accepted connection(s)"),)
@@ -204,20 +208,18 @@ def test_pair_listener_with_clients() -> None:
 
 def test_pair_listener_without_clients() -> None:
     lonely = rec(9, Proto.TCP, Binding.LISTENING, local=ep("127.0.0.1", 9090))
-    result = pair(lonely, SNAPSHOT, BY_KEY, SERVICES)
+    result = pair(lonely, SNAPSHOT)
     assert (result.clients, result.lines) == ((), (("clients", "0 accepted connection(s)"),))
 
 
 def test_pair_unix_without_peer_and_not_connected() -> None:
-    assert pair(UNIX_WAITING, SNAPSHOT, BY_KEY, SERVICES).lines == (
-        ("peer", "not accepted yet, or already closed"),
-    )
-    assert pair(UDP_BOUND, SNAPSHOT, BY_KEY, SERVICES).lines == (("peer", "none: not connected"),)
+    assert pair(UNIX_WAITING, SNAPSHOT).lines == (("peer", "not accepted yet, or already closed"),)
+    assert pair(UDP_BOUND, SNAPSHOT).lines == (("peer", "none: not connected"),)
 
 
 def test_pair_peer_key_not_in_index() -> None:
     stale = rec(10, local=ep("10.0.0.5", 1), remote=ep("8.8.8.8", 53), peer_key=12345)
-    result = pair(stale, SNAPSHOT, BY_KEY, SERVICES)
+    result = pair(stale, SNAPSHOT)
     assert result.local is None
     assert result.lines == (("remote", "8.8.8.8:53 (domain, public)"),)
 
@@ -232,7 +234,7 @@ def test_pair_unix_peer_without_name() -> None:
         peer_key=20,
         owners=(Owner(3, 4, "x\ny"),),
     )
-    result = pair(a, Snapshot(sockets=(a, b), taken_at=0.0), index_by_key((a, b)), SERVICES)
+    result = pair(a, Snapshot(sockets=(a, b), taken_at=0.0))
     assert result.local is b
     assert result.lines == (("peer", "*  on this host"), ("process", "3/x\\ny fd 4"))
 
@@ -255,7 +257,7 @@ def test_endpoint_lines() -> None:
     assert dict(endpoint_lines(waiting, SERVICES))["pending"] == "2 client(s) waiting to be accepted"
 
 
-def test_process_sockets() -> None:
-    assert [s.key for s in process_sockets(10, ALL)] == [1, 2]
-    assert [s.key for s in process_sockets(11, ALL)] == [1, 4]
-    assert process_sockets(999, ALL) == []
+def test_sockets_of_a_process() -> None:
+    assert [s.key for s in SNAPSHOT.index.sockets_of(10)] == [1, 2]
+    assert [s.key for s in SNAPSHOT.index.sockets_of(11)] == [1, 4]
+    assert SNAPSHOT.index.sockets_of(999) == ()

@@ -1,4 +1,4 @@
-"""Script output on hand-made records: the JSON schema of PRODUCT.md section 5, the CSV, the text table."""
+"""Script output on hand-made records: the JSON schema of docs/spec.md section 5, the CSV, the text table."""
 
 from __future__ import annotations
 
@@ -471,5 +471,22 @@ def test_sorted_sockets_default_order() -> None:
     ]
     # Within TCP: IPv4 before IPv6, then by local endpoint.
     assert order[:3] == [LISTENER, TIME_WAIT, FLOW6]
-    # Within UNIX: the unnamed end before the named one.
-    assert order[5:] == [UNIX_CLIENT, ABSTRACT]
+    # Within UNIX: named ends first, unnamed ones (the noise of a desktop's socketpairs) last.
+    assert order[5:] == [ABSTRACT, UNIX_CLIENT]
+
+
+def test_addresses_sort_by_value_not_text() -> None:
+    def at(address: str, inode: int) -> SocketRecord:
+        return rec(
+            Proto.TCP,
+            V4,
+            SockType.STREAM,
+            "LISTEN",
+            Binding.LISTENING,
+            InetEndpoint(address, 80),
+            inode=inode,
+        )
+
+    socks = (at("127.0.0.10", 1), at("127.0.0.2", 2), at("10.0.0.1", 3))
+    order = sorted_sockets(Snapshot(sockets=socks, taken_at=0.0))
+    assert [s.inode for s in order] == [3, 2, 1]

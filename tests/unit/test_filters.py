@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import pwd
 import random
-import socket
 from collections.abc import Mapping
 from typing import Any, cast
 
 import pytest
 
 from sockui.model.filters import Filter, FilterError, parse
+from sockui.model.services import parse_services
 from sockui.model.socket import (
     Binding,
     Endpoint,
@@ -142,8 +141,14 @@ HOST_5 = {"https", "ssh_conn", "time_wait", "mapped"}  # local address 10.0.0.5 
 LOCAL_10 = HOST_5 | {"syn_sent"}  # local address in 10.0.0.0/8
 
 
+#: A services table as the collector would read it from /etc/services.
+SERVICES = parse_services(
+    "ssh 22/tcp\nhttps 443/tcp\nhttps 443/udp\ndomain 53/tcp\ndomain 53/udp nameserver\n"
+)
+
+
 def matching(expr: str, users: Mapping[int, str] | None = None) -> set[str]:
-    flt = parse(expr)
+    flt = parse(expr, SERVICES)
     return {name for name, sock in SAMPLES.items() if flt.matches(sock, users)}
 
 
@@ -236,15 +241,17 @@ def test_ports(expr: str, expected: set[str]) -> None:
 
 
 def test_port_by_service_name() -> None:
-    try:
-        https, ssh = socket.getservbyname("https", "tcp"), socket.getservbyname("ssh", "tcp")
-    except OSError:
-        pytest.skip("no services database")
-    assert (https, ssh) == (443, 22)
     assert matching("port https") == matching("port 443")
     assert matching("sport ssh") == matching("sport 22")
     assert matching("dport=HTTPS") == matching("dport 443")
     assert matching("addr 93.184.216.34:https") == {"https", "time_wait"}
+    assert matching("port nameserver") == matching("port 53")  # aliases too
+
+
+def test_service_names_come_from_the_table_only() -> None:
+    """Parsing does no I/O: without a services table a name is unknown, whatever /etc/services says."""
+    with pytest.raises(FilterError, match="unknown port or service 'https'"):
+        parse("port https")
 
 
 # --- addresses ------------------------------------------------------------------------------------
@@ -340,10 +347,11 @@ def test_user_by_name_uses_the_snapshot_users_first() -> None:
     assert "time_wait" not in matching("user != alice", users)
 
 
-def test_user_by_name_falls_back_to_pwd() -> None:
-    root = pwd.getpwuid(0).pw_name
-    assert matching(f"user {root}") == {"ssh_listen", "ssh_conn"}
-    assert matching(f"user {root}", {1000: "alice"}) == {"ssh_listen", "ssh_conn"}  # uid 0 missing
+def test_user_names_come_from_the_snapshot_only() -> None:
+    """The collector resolves every uid of a snapshot; the filter does no passwd lookups of its own."""
+    assert matching("user root", {0: "root"}) == {"ssh_listen", "ssh_conn"}
+    assert matching("user root", {1000: "alice"}) == set()  # uid 0 not named in this snapshot
+    assert matching("user 0", {}) == {"ssh_listen", "ssh_conn"}  # numbers need no names
     assert matching("user no-such-user-here") == set()
 
 

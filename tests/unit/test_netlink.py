@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sockui.collect import inet_diag, netlink
+from sockui.collect import inet_diag, netlink, unix_diag
 from sockui.collect.netlink import (
     NLM_F_MULTI,
     NLMSG_DONE,
@@ -289,12 +289,16 @@ class ScriptedSocket:
     def bind(self, address: tuple[int, int]) -> None:
         pass
 
+    def setsockopt(self, level: int, option: int, value: bytes) -> None:
+        pass
+
     def sendto(self, data: bytes, address: tuple[int, int]) -> int:
         self.sent.append(data)
         return len(data)
 
     def recv_into(self, buf: bytearray) -> int:
         if not self.datagrams:
+            # A real socket would block here for ever (or until SO_RCVTIMEO): the loop must not ask.
             raise AssertionError("read past the end of the reply: the dump loop did not stop")
         data = self.datagrams.pop(0)
         buf[: len(data)] = data
@@ -314,7 +318,13 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ScriptedSocket]]:
         made.append(sock)
         return sock
 
-    fake = SimpleNamespace(socket=factory, AF_NETLINK=socket.AF_NETLINK, SOCK_RAW=socket.SOCK_RAW)
+    fake = SimpleNamespace(
+        socket=factory,
+        AF_NETLINK=socket.AF_NETLINK,
+        SOCK_RAW=socket.SOCK_RAW,
+        SOL_SOCKET=socket.SOL_SOCKET,
+        SO_RCVTIMEO=socket.SO_RCVTIMEO,
+    )
     monkeypatch.setattr(netlink, "socket", fake)
     yield made
 
@@ -345,18 +355,76 @@ def test_payloads_stay_valid_after_later_recvs(scripted: list[ScriptedSocket]) -
     assert [bytes(p) for p in kept] == [b"first!!!", b"second!!"]
 
 
-def test_stale_sequence_noop_and_ebusy_are_skipped(scripted: list[ScriptedSocket]) -> None:
+def test_stale_sequence_and_noop_are_skipped(scripted: list[ScriptedSocket]) -> None:
     datagrams = [
         # Left over from an abandoned dump (sequence 0): not ours, even its DONE.
         nlmsg(20, b"stale", seq=0) + nlmsg(NLMSG_DONE, errno_payload(0), seq=0),
         nlmsg(NLMSG_NOOP, b"") + nlmsg(20, b"mine"),
-        # A second request raced ours on the same socket: EBUSY in the stream, our dump goes on.
-        nlmsg(NLMSG_ERROR, errno_payload(-errno.EBUSY) + bytes(16)) + nlmsg(20, b"more"),
+        nlmsg(20, b"more"),
         nlmsg(NLMSG_DONE, errno_payload(0)),
     ]
     nl = scripted_socket(scripted, datagrams)
     assert [bytes(p) for p in nl.dump(b"")] == [b"mine", b"more"]
     assert scripted[-1].datagrams == []
+    assert not nl.broken
+
+
+def test_ebusy_for_our_request_is_an_error_not_a_wait(scripted: list[ScriptedSocket]) -> None:
+    """What the kernel does when a dump is still running on the socket: it refuses ours with EBUSY
+    (our sequence number) and goes on sending the old dump's messages; none of ours will ever come.
+    Waiting for them would block in recv for ever (the scripted socket raises instead)."""
+    datagrams = [
+        nlmsg(20, b"old", seq=0),
+        nlmsg(NLMSG_ERROR, errno_payload(-errno.EBUSY) + bytes(16), flags=0) + nlmsg(20, b"old2", seq=0),
+        nlmsg(NLMSG_DONE, errno_payload(0), seq=0),
+    ]
+    nl = scripted_socket(scripted, datagrams)
+    with pytest.raises(NetlinkError) as info:
+        list(nl.dump(b""))
+    assert info.value.errno == errno.EBUSY
+
+
+def test_abandoned_dump_marks_the_socket_broken(scripted: list[ScriptedSocket]) -> None:
+    datagrams = [nlmsg(20, b"a"), nlmsg(20, b"b"), nlmsg(NLMSG_DONE, errno_payload(0))]
+    nl = scripted_socket(scripted, datagrams)
+    walk = nl.dump(b"")
+    assert bytes(next(walk)) == b"a"
+    walk.close()  # the consumer stopped (an exception, a cancel): the rest is still queued
+    assert nl.broken
+
+
+def test_kernel_refuses_a_second_dump_on_a_busy_socket() -> None:
+    """The real kernel: a dump left half read makes the next request on the socket fail with EBUSY.
+
+    Enough UNIX sockets are opened that the dump spans several datagrams; the first dump is read for
+    one datagram only, then a second dump is asked for on the same socket. It must fail promptly
+    (the old code waited for ever), and a fresh socket must work.
+    """
+    pairs = [socket.socketpair() for _ in range(400)]
+    try:
+        with NetlinkSocket(timeout=5.0) as nl:
+            first = nl.dump(unix_diag.build_request())
+            next(first)  # one message read: the kernel has more of this dump queued
+            with pytest.raises(NetlinkError) as info:
+                list(nl.dump(unix_diag.build_request()))
+            assert info.value.errno == errno.EBUSY
+            assert nl.broken
+            first.close()
+        with NetlinkSocket(timeout=5.0) as fresh:
+            inodes = {
+                item.inode for p in fresh.dump(unix_diag.build_request()) if (item := unix_diag.decode(p))
+            }
+        assert {os.fstat(a.fileno()).st_ino for a, _b in pairs} <= inodes
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_silent_kernel_times_out() -> None:
+    """No reply at all (here: no request sent) ends in TimeoutError after SO_RCVTIMEO, not a hang."""
+    with NetlinkSocket(timeout=0.2) as nl, pytest.raises(TimeoutError):
+        nl._recv()
 
 
 def test_done_stops_without_reading_further(scripted: list[ScriptedSocket]) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from sockui.model.tcpinfo import TcpDetails, TcpInfo, decode
 
-# The whole kernel struct as of Linux 6.18 (include/uapi/linux/tcp.h; notes/sock_diag.md section 4),
+# The whole kernel struct as of Linux 6.18 (include/uapi/linux/tcp.h; docs/sock_diag.md section 4),
 # field by field, so the test does not borrow the decoder's own table.
 KERNEL_FIELDS: tuple[tuple[str, str], ...] = (
     ("state", "B"),

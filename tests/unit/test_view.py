@@ -25,7 +25,6 @@ from sockui.model.view import (
     ViewState,
     counts,
     derive,
-    find_index,
     sort_key,
     visible_sockets,
 )
@@ -239,8 +238,10 @@ def order(column: str, sockets: list[SocketRecord] | None = None) -> list[int]:
     [
         ("Proto", [10, 12, 14, 11, 13]),  # tcp, tcp, tcp6, udp, unix/str
         ("State", [10, 13, 12, 14, 11]),  # ESTABLISHED (inet local before unix), LISTEN, SYN_SENT, UNCONN
-        ("Local", [11, 12, 10, 14, 13]),  # ports 53, 80 (0.0.0.0 before 10.0.0.1), 40000, then paths
-        ("Remote", [10, 14, 13, 11, 12]),  # ports 5, 22, an unnamed UNIX end, then none (by local)
+        # By address value, then port: 0.0.0.0:80, 10.0.0.1:53, 10.0.0.1:80, [::1]:40000, then paths.
+        ("Local", [12, 11, 10, 14, 13]),
+        # 1.1.1.1:5, [::1]:22, an unnamed UNIX end, then none (by local: 0.0.0.0 before 10.0.0.1).
+        ("Remote", [10, 14, 13, 12, 11]),
         ("Process", [12, 10, 13, 11, 14]),  # apache, nginx, zsh, then no owner
         ("Fd", [12, 10, 13, 11, 14]),  # 4, 9, 12, then no owner
         ("User", [12, 13, 10, 11, 14]),  # '' (no uid), '4242', 'alice', 'root', 'root'
@@ -294,9 +295,3 @@ def test_derive_filters_sorts_and_counts() -> None:
         SNAPSHOT, ViewState(binding=Binding.CONNECTED, sort_column="Process", sort_reverse=True)
     )
     assert [s.key for s in backwards.rows] == [7, 2, 3]
-
-
-def test_find_index() -> None:
-    rows = list(SOCKETS[2:5])
-    assert find_index(rows, 4) == 1
-    assert find_index(rows, 1) is None

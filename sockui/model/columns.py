@@ -1,0 +1,122 @@
+"""The columns of a socket table, defined once: title, cell text and sort order.
+
+The TUI's table, ``--once``'s aligned table and sorting all read :data:`COLUMNS`, so a column cannot
+show one thing and sort by another, or read differently on screen and in a script. How wide a column
+is drawn is the widget's business (``widgets/columns.py``); what it says is decided here.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sockui.model import format as fmt
+from sockui.model.socket import Endpoint, Family, InetEndpoint, Proto, SocketRecord
+
+Users = Mapping[int, str]
+
+_PROTO_ORDER = {Proto.TCP: 0, Proto.UDP: 1, Proto.RAW: 2, Proto.UNIX: 3}
+_MAPPED = 0xFFFF
+
+
+def proto_label(sock: SocketRecord) -> str:
+    """``tcp``, ``tcp6``, ``udp6``, ``unix/str``...: protocol and, where it matters, family or type."""
+    if sock.proto is Proto.UNIX:
+        return f"unix/{sock.type.value[:3]}"
+    return sock.proto.value + ("6" if sock.family is Family.IPV6 else "")
+
+
+@lru_cache(maxsize=65536)
+def address_order(address: str) -> tuple[int, int]:
+    """(IP version, integer value) so that 127.0.0.2 sorts before 127.0.0.10.
+
+    IPv4-mapped IPv6 (a dual-stack socket's IPv4 peers) sorts with IPv4. Cached: a snapshot holds
+    few distinct addresses, and sorting asks for each one thousands of times.
+    """
+    try:
+        if ":" not in address:
+            return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, address))
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, address.partition("%")[0]))
+    except (OSError, ValueError):
+        return 9, 0
+    return (4, value & 0xFFFFFFFF) if value >> 32 == _MAPPED else (6, value)
+
+
+def endpoint_order(ep: Endpoint | None) -> tuple[Any, ...]:
+    """The one ordering of endpoints: addresses by value then port; UNIX paths; none last."""
+    if ep is None:
+        return (3,)
+    if isinstance(ep, InetEndpoint):
+        return (0, *address_order(ep.address), ep.port)
+    if ep.path is None:
+        return (2,)
+    return (1, ep.path)
+
+
+@dataclass(frozen=True)
+class ColumnDef:
+    """One column: its title, the text of its cell, and what it sorts by (ties: the socket key)."""
+
+    title: str
+    cell: Callable[[SocketRecord, Users], str]
+    order: Callable[[SocketRecord, Users], Any]
+    #: Numbers read best right-aligned.
+    right: bool = False
+
+
+def _process_order(sock: SocketRecord, users: Users) -> Any:
+    return (0, sock.owners[0].name, sock.pids) if sock.owners else (1,)
+
+
+COLUMNS: tuple[ColumnDef, ...] = (
+    ColumnDef(
+        "Proto", lambda s, u: proto_label(s), lambda s, u: (_PROTO_ORDER.get(s.proto, 9), proto_label(s))
+    ),
+    ColumnDef("State", lambda s, u: s.state, lambda s, u: (s.state, endpoint_order(s.local))),
+    ColumnDef(
+        "Local",
+        lambda s, u: fmt.endpoint(s.local),
+        lambda s, u: (endpoint_order(s.local), endpoint_order(s.remote)),
+    ),
+    ColumnDef(
+        "Remote",
+        lambda s, u: fmt.endpoint(s.remote),
+        lambda s, u: (endpoint_order(s.remote), endpoint_order(s.local)),
+    ),
+    ColumnDef("Process", lambda s, u: fmt.process_column(s), _process_order),
+    ColumnDef(
+        "Fd", lambda s, u: fmt.fd_column(s), lambda s, u: s.owners[0].fd if s.owners else 1 << 31, True
+    ),
+    ColumnDef("User", fmt.user_column, fmt.user_column),
+    ColumnDef("Recv-Q", lambda s, u: str(s.recv_q), lambda s, u: s.recv_q, right=True),
+    ColumnDef("Send-Q", lambda s, u: str(s.send_q), lambda s, u: s.send_q, right=True),
+)
+
+BY_TITLE: dict[str, ColumnDef] = {c.title: c for c in COLUMNS}
+TITLES: tuple[str, ...] = tuple(BY_TITLE)
+DEFAULT_SORT = "Local"
+
+
+def sort_key(column: str, users: Users) -> Callable[[SocketRecord], Any]:
+    """A key function sorting by ``column``; ties fall back to the socket key, so order is stable."""
+    order = BY_TITLE.get(column, BY_TITLE[DEFAULT_SORT]).order
+    return lambda s: (order(s, users), s.key)
+
+
+def output_order(sock: SocketRecord) -> tuple[Any, ...]:
+    """Default order of ``--once``: protocol, family, local endpoint, remote endpoint."""
+    return (
+        _PROTO_ORDER.get(sock.proto, 9),
+        sock.family.value,
+        endpoint_order(sock.local),
+        endpoint_order(sock.remote),
+        sock.key,
+    )
+
+
+def cells(sock: SocketRecord, users: Users) -> dict[str, str]:
+    """Plain, safe text of every column for one socket."""
+    return {c.title: c.cell(sock, users) for c in COLUMNS}
