@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from sockui.collect.details import SystemDetails
 from sockui.collect.loop import RefreshLoop, SnapshotSource
 from sockui.collect.snapshot import Collector
+from sockui.commands import ActionCommands
 from sockui.messages import CollectFailed, SnapshotReady
 from sockui.model import format as fmt
 from sockui.model.filters import parse
@@ -35,10 +36,13 @@ class SockuiApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "sockui"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {ActionCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="quit"),
+        # As in every terminal tool (Textual's default only says how to quit).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False, tooltip="command palette: every action"),
     ]
 
     def __init__(

@@ -56,6 +56,20 @@ def endpoint_order(ep: Endpoint | None) -> tuple[Any, ...]:
     return (1, ep.path)
 
 
+def local_cell(sock: SocketRecord) -> str:
+    """The Local cell; UNIX sockets add their inode, as ``ss -x`` does, so unnamed ones differ."""
+    if sock.proto is Proto.UNIX:
+        return f"{fmt.endpoint(sock.local) or '*'} {sock.inode}" if sock.inode else fmt.endpoint(sock.local)
+    return fmt.endpoint(sock.local)
+
+
+def remote_cell(sock: SocketRecord) -> str:
+    """The Remote cell; a connected UNIX socket adds its peer's inode (``* 212521``)."""
+    if sock.proto is Proto.UNIX and sock.peer_inode:
+        return f"{fmt.endpoint(sock.remote) or '*'} {sock.peer_inode}"
+    return fmt.endpoint(sock.remote)
+
+
 @dataclass(frozen=True)
 class ColumnDef:
     """One column: its title, the text of its cell, and what it sorts by (ties: the socket key)."""
@@ -78,12 +92,12 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef("State", lambda s, u: s.state, lambda s, u: (s.state, endpoint_order(s.local))),
     ColumnDef(
         "Local",
-        lambda s, u: fmt.endpoint(s.local),
+        lambda s, u: local_cell(s),
         lambda s, u: (endpoint_order(s.local), endpoint_order(s.remote)),
     ),
     ColumnDef(
         "Remote",
-        lambda s, u: fmt.endpoint(s.remote),
+        lambda s, u: remote_cell(s),
         lambda s, u: (endpoint_order(s.remote), endpoint_order(s.local)),
     ),
     ColumnDef("Process", lambda s, u: fmt.process_column(s), _process_order),

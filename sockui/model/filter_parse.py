@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from sockui.model.kernel import TCP_STATE_NAMES
 from sockui.model.socket import Binding, Family, Proto
 
 #: Deeper nesting is refused so that a hostile expression cannot exhaust the recursion limit.
@@ -152,7 +154,7 @@ def _quoted(expr: str, start: int) -> Token:
 # --- tree -------------------------------------------------------------------------------------------
 
 End = Literal["local", "remote", "either"]
-Field = Literal["state", "port", "pid", "proc", "user", "path", "addr"]
+Field = Literal["state", "port", "pid", "proc", "user", "path", "addr", "inode"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,13 +238,44 @@ _KEYWORDS: dict[str, tuple[Field, End, str]] = {
     "user": ("user", "either", "a user name or uid"),
     "uid": ("user", "either", "a user name or uid"),
     "path": ("path", "either", "a path"),
+    "inode": ("inode", "either", "an inode number"),
+    "ino": ("inode", "either", "an inode number"),
 }
-_NUMERIC = frozenset({"port", "pid"})
+_NUMERIC = frozenset({"port", "pid", "inode"})
+
+#: Every TCP state name is also a word of its own ("established", "time-wait", "close_wait"):
+#: normalised (upper case, no '-' or '_') -> the kernel's spelling.
+_STATE_WORDS = {name.replace("_", ""): name for name in TCP_STATE_NAMES.values()} | {
+    "SYNRECEIVED": "SYN_RECV",
+    "FINWAIT1": "FIN_WAIT1",
+    "FINWAIT2": "FIN_WAIT2",
+}
+
+
+def state_word(text: str) -> str | None:
+    """The state a bare word names (``established``, ``time-wait``), or None."""
+    return _STATE_WORDS.get(text.upper().replace("-", "").replace("_", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class FilterWarning:
+    """Something the parser accepted but the user probably did not mean (a misspelt keyword)."""
+
+    message: str
+    column: int
+    length: int = 1
 
 
 def parse_tree(expr: str) -> Node:
     """Parse ``expr`` into a tree; a blank expression is :class:`Everything`. Raises FilterError."""
     return _Parser(expr).parse()
+
+
+def parse_tree_with_warnings(expr: str) -> tuple[Node, tuple[FilterWarning, ...]]:
+    """Like :func:`parse_tree`, plus what looked like a mistake (kept, searched as text)."""
+    parser = _Parser(expr)
+    node = parser.parse()
+    return node, tuple(parser.warnings)
 
 
 class _Parser:
@@ -256,6 +289,7 @@ class _Parser:
         self.tokens = tokenize(expr)
         self.pos = 0
         self.depth = 0
+        self.warnings: list[FilterWarning] = []
 
     def peek(self) -> Token:
         return self.tokens[self.pos]
@@ -330,24 +364,73 @@ class _Parser:
         return node
 
     def word(self, tok: Token) -> Node:
+        if not tok.quoted:
+            split = _keyword_colon(tok)
+            if split is not None:  # "port:8765", "proc:nginx": the keyword, then its argument
+                keyword, arg = split
+                return self.keyword_test(keyword, None, arg)
         key = tok.text.lower()
         if tok.quoted or (key not in _FLAGS and key not in _KEYWORDS):
+            if not tok.quoted:
+                state = state_word(tok.text)
+                if state is not None:
+                    return Test("state", "either", "==", Token("word", state, tok.col, tok.length))
+                self.warn_if_misspelt(tok)
             return Search(tok.text)
         if key in _FLAGS:
             return _FLAGS[key]
-        field, end, what = _KEYWORDS[key]
         op_tok = self.take() if self.peek().kind == "op" else None
         arg = self.peek()
+        if arg.kind == "word":
+            self.take()
+        return self.keyword_test(tok, op_tok, arg)
+
+    def keyword_test(self, tok: Token, op_tok: Token | None, arg: Token) -> Node:
+        field, end, what = _KEYWORDS[tok.text.lower()]
         # Keywords are fine as arguments ("state listen", "proc tcp"); and/or/not, brackets are not.
         if arg.kind != "word":
             after = f"'{tok.text}'" if op_tok is None else f"'{tok.text} {op_tok.text}'"
             raise FilterError(f"expected {what} after {after}", (op_tok or tok).end)
-        self.take()
         op = "==" if op_tok is None or op_tok.text == "=" else op_tok.text
         if op_tok is not None and op not in ("==", "!=") and field not in _NUMERIC:
-            msg = f"'{op}' only compares numbers (port, sport, dport, pid); use '=' or '!='"
+            msg = f"'{op}' only compares numbers (port, sport, dport, pid, inode); use '=' or '!='"
             raise FilterError(msg, op_tok.col, op_tok.length)
         return Test(field, end, op, arg)
+
+    def warn_if_misspelt(self, tok: Token) -> None:
+        """A word that reads like a keyword followed by its argument: say what it is taken for.
+
+        Followed by a comparison ("sprot = 22") it cannot be a search: that is an error.
+        """
+        word, _colon, rest = tok.text.partition(":")
+        following = self.peek()
+        if not word.isalpha() or not (rest or following.kind in ("word", "op")):
+            return
+        arg = rest or (following.text if following.kind == "word" else "")
+        guess = _guess_keyword(word, numeric=arg.isdigit())
+        if following.kind == "op" and not rest:
+            hint = f" (did you mean {guess}?)" if guess else ""
+            raise FilterError(f"unknown keyword {show_text(word)}{hint}", tok.col, tok.length)
+        if guess:
+            message = f"unknown keyword {show_text(word)} (did you mean {guess}?), searching text"
+            self.warnings.append(FilterWarning(message, tok.col, len(word)))
+
+
+def _guess_keyword(word: str, numeric: bool) -> str | None:
+    """The keyword ``word`` is most likely a typo of; with a number after it, a numeric one first."""
+    guesses = difflib.get_close_matches(word.lower(), _KEYWORDS, n=3, cutoff=0.6)
+    if numeric:
+        guesses.sort(key=lambda g: _KEYWORDS[g][0] not in _NUMERIC)  # stable: keeps closeness order
+    return guesses[0] if guesses else None
+
+
+def _keyword_colon(tok: Token) -> tuple[Token, Token] | None:
+    """Split ``kw:arg`` into two tokens when ``kw`` is a keyword (columns kept for error carets)."""
+    word, colon, rest = tok.text.partition(":")
+    if not colon or not rest or word.lower() not in _KEYWORDS:
+        return None
+    keyword = Token("word", word, tok.col, len(word))
+    return keyword, Token("word", rest, tok.col + len(word) + 1, len(rest))
 
 
 def _unexpected(tok: Token) -> FilterError:

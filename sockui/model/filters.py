@@ -18,19 +18,20 @@ from sockui.model.filter_parse import (
     End,
     Everything,
     FilterError,
+    FilterWarning,
     Is,
     Node,
     Not,
     Search,
     Test,
     Token,
-    parse_tree,
+    parse_tree_with_warnings,
     show_text,
 )
 from sockui.model.services import NO_SERVICES, ServiceTable
 from sockui.model.socket import STATE_NAMES, InetEndpoint, Owner, SocketRecord, UnixEndpoint
 
-__all__ = ["AddrSpec", "Filter", "FilterError", "compile_filter", "parse", "parse_address"]
+__all__ = ["AddrSpec", "Filter", "FilterError", "FilterWarning", "compile_filter", "parse", "parse_address"]
 
 Users = Mapping[int, str] | None
 #: A compiled filter: takes the record and the snapshot's uid -> name map.
@@ -49,9 +50,13 @@ class Filter:
     source: str
     services: ServiceTable = field(default=NO_SERVICES, repr=False, compare=False)
     _predicate: Predicate = field(init=False, repr=False, compare=False)
+    #: What looked like a mistake but was accepted (a misspelt keyword, searched as text).
+    warnings: tuple[FilterWarning, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_predicate", compile_filter(parse_tree(self.source), self.services))
+        tree, warnings = parse_tree_with_warnings(self.source)
+        object.__setattr__(self, "_predicate", compile_filter(tree, self.services))
+        object.__setattr__(self, "warnings", warnings)
 
     @property
     def is_empty(self) -> bool:
@@ -217,8 +222,22 @@ def _pid(node: Test, services: ServiceTable) -> Predicate:
 
 
 def _proc(node: Test, services: ServiceTable) -> Predicate:
-    match = _glob(node.arg.text)
+    """Process names as people type them: ``python`` finds ``python3``, any case; globs anchor."""
+    match = _text_match(node.arg.text)
     return _exists(_owners, lambda owner: match(owner.name), node.op == "!=")
+
+
+def _inode(node: Test, services: ServiceTable) -> Predicate:
+    """The socket's inode or its peer's (``ss -x`` shows both for UNIX sockets)."""
+    wanted = _number(node)
+    if wanted is None:
+        raise _error(f"bad inode {show_text(node.arg.text)} (expected a number)", node.arg)
+    compare = _COMPARE[node.op]
+
+    def inodes(sock: SocketRecord) -> Iterable[int]:
+        return [i for i in (sock.inode, sock.peer_inode) if i]
+
+    return _exists(inodes, lambda ino: compare(ino, wanted), node.op == "!=")
 
 
 def _path(node: Test, services: ServiceTable) -> Predicate:
@@ -251,7 +270,18 @@ def _addr(node: Test, services: ServiceTable) -> Predicate:
     return _exists(_inet_ends(node.end), _endpoint_test(spec), node.op == "!=")
 
 
-_TESTS = dict(state=_state, port=_port, pid=_pid, proc=_proc, user=_user, path=_path, addr=_addr)
+_TESTS = dict(
+    state=_state, port=_port, pid=_pid, proc=_proc, user=_user, path=_path, addr=_addr, inode=_inode
+)
+
+
+def _text_match(word: str) -> Callable[[str], bool]:
+    """Case-insensitive: a substring, or fnmatch over the whole text when ``word`` has a wildcard."""
+    if any(c in word for c in "*?["):
+        match = re.compile(fnmatch.translate(word), re.IGNORECASE).match
+        return lambda text: match(text) is not None
+    needle = word.lower()
+    return lambda text: needle in text.lower()
 
 
 def _search(word: str, services: ServiceTable) -> Predicate:
@@ -260,12 +290,7 @@ def _search(word: str, services: ServiceTable) -> Predicate:
     Substring match, or fnmatch over the whole text when the word has a wildcard. A word that reads
     as an address spec ("10.0.0.0/8", "[::1]:80", ":22") also matches like ``addr``.
     """
-    if any(c in word for c in "*?["):
-        match = re.compile(fnmatch.translate(word), re.IGNORECASE).match
-        text_ok: Callable[[str], bool] = lambda text: match(text) is not None  # noqa: E731
-    else:
-        needle = word.lower()
-        text_ok = lambda text: needle in text.lower()  # noqa: E731
+    text_ok = _text_match(word)
     port = int(word) if word.isascii() and word.isdigit() and len(word) <= 5 else None
     spec = parse_address(word, services)
     addr_ok = _endpoint_test(spec) if spec is not None else None

@@ -7,6 +7,9 @@ disabled (``check_action``, e.g. under ``--read-only``) is not listed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -14,6 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
@@ -24,22 +28,48 @@ HelpEntry = tuple[str, str, str]
 _SECTIONS = {"SocketTable": "Move", "MainScreen": "Explore and filter", "SockuiApp": "App"}
 
 
-def help_entries(screen: Screen[Any]) -> list[HelpEntry]:
-    """The active bindings of ``screen``, keys of one action merged (``↑ k``), in declaration order."""
-    merged: dict[tuple[int, str], tuple[str, list[str], str]] = {}
+@dataclass
+class _Action:
+    section: str
+    keys: list[str]
+    binding: Binding
+    node: DOMNode
+
+
+def _actions(screen: Screen[Any]) -> list[_Action]:
+    """The active bindings of ``screen`` by action, keys of one action merged, sections in order."""
+    merged: dict[tuple[int, str], _Action] = {}
     for active in screen.active_bindings.values():
         binding = active.binding
-        section = _SECTIONS.get(type(active.node).__name__, type(active.node).__name__)
-        key = screen.app.get_key_display(binding)
-        what = binding.tooltip or binding.description
+        if binding.system:
+            continue
         slot = (id(active.node), binding.action)
+        key = screen.app.get_key_display(binding)
         if slot in merged:
-            merged[slot][1].append(key)
+            merged[slot].keys.append(key)
         else:
-            merged[slot] = (section, [key], what)
+            section = _SECTIONS.get(type(active.node).__name__, type(active.node).__name__)
+            merged[slot] = _Action(section, [key], binding, active.node)
     order = {title: i for i, title in enumerate(_SECTIONS.values())}
-    entries = [(section, "  ".join(keys), what) for section, keys, what in merged.values()]
-    return sorted(entries, key=lambda e: order.get(e[0], len(order)))
+    return sorted(merged.values(), key=lambda a: order.get(a.section, len(order)))
+
+
+def help_entries(screen: Screen[Any]) -> list[HelpEntry]:
+    """(section, keys, what they do) for every active binding of ``screen``."""
+    return [
+        (a.section, "  ".join(a.keys), a.binding.tooltip or a.binding.description) for a in _actions(screen)
+    ]
+
+
+def help_actions(screen: Screen[Any]) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
+    """(name, what it does with its keys, run it) for the command palette."""
+    result: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
+    for action in _actions(screen):
+        binding = action.binding
+        what = binding.tooltip or binding.description
+        run = partial(screen.app.run_action, binding.action, action.node)
+        result.append((binding.description or what, f"{what}  ({' '.join(action.keys)})", run))
+    return result
 
 
 class HelpScreen(ModalScreen[None]):

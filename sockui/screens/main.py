@@ -1,9 +1,10 @@
-"""The main screen: status, filter bar, the socket table and the detail pane, and their keys.
+"""The main screen: status, filter and find lines, the socket table and the detail pane, and their keys.
 
 User input only changes view state (filters, sort, selection); rows are re-derived from the current
-snapshot by this screen's worker, details fetched by another: the UI thread never scans the snapshot
-and never reads the kernel. The screen owns what it shows: the app hands it snapshots and hears back
-when it wants refreshes held (paused, or covered by a dialog).
+snapshot by this screen's worker, details fetched by the detail pane's: the UI thread never scans the
+snapshot and never reads the kernel. The app hands the screen snapshots and hears back when it wants
+refreshes held (paused, or covered by a dialog). Escape means "back": it closes the innermost thing
+open (an edit, the detail pane) and never throws a filter away; ``a`` shows everything again.
 """
 
 from __future__ import annotations
@@ -21,26 +22,28 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from sockui.model import describe
+from sockui.model import coverage, describe
 from sockui.model import format as fmt
 from sockui.model.columns import TITLES
 from sockui.model.filters import Filter, parse
-from sockui.model.process import DetailSource, ProcessInfo
+from sockui.model.process import DetailSource
 from sockui.model.services import ServiceTable
-from sockui.model.socket import Proto, Snapshot, SocketRecord
-from sockui.model.tcpinfo import TcpDetails
+from sockui.model.socket import Binding as SocketBinding
+from sockui.model.socket import Proto, Snapshot
 from sockui.model.view import Derived, ViewState, derive
 from sockui.screens.help import HelpScreen, help_entries
+from sockui.screens.narrow import NarrowScreen, narrowed
 from sockui.screens.owners import OwnersScreen
 from sockui.widgets.detail_panel import DetailPanel
 from sockui.widgets.filter_bar import FilterBar
+from sockui.widgets.find_bar import FindBar
 from sockui.widgets.socket_table import SocketTable
-from sockui.widgets.status_bar import StatusBar
+from sockui.widgets.status_bar import StatusBar, StatusState
 
 #: Below this width the detail pane goes under the table instead of beside it.
 NARROW = 130
-#: Process details for at most this many owners of one socket (a forking server can have hundreds).
-MAX_DETAILED_OWNERS = 8
+#: Jumps remembered for ``backspace``.
+MAX_HISTORY = 100
 
 
 class MainScreen(Screen[None]):
@@ -48,23 +51,27 @@ class MainScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: handled as the key arrives, so keys typed right after "/" reach the input even in
-        # one burst (a paste, tmux send-keys). check_action lets "/" through once the input has focus.
-        Binding(
-            "slash", "filter", "Filter", priority=True, tooltip="filter expression (e.g. tcp and port 443)"
-        ),
-        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="clear the filter expression"),
-        Binding(
-            "b", "binding", "Binding", tooltip="binding filter: all, listening, connected, bound, unbound"
-        ),
-        # Shown in the ? help; the footer keeps to what fits 80 columns.
+        # one burst (a paste, tmux send-keys). check_action lets "/" through once an input has focus.
+        Binding("slash", "filter", "Filter", priority=True, tooltip="filter, as you type: tcp and port 443"),
+        Binding("ctrl+f", "find", "Find", show=False, tooltip="find: move to rows matching, hide nothing"),
+        Binding("f3", "find_next(1)", "Next match", show=False, tooltip="next match of the find"),
+        Binding("shift+f3", "find_next(-1)", "Previous match", show=False, tooltip="previous match"),
+        Binding("b", "binding", "Binding", tooltip="binding filter: all/listening/connected/bound/unbound"),
         Binding("t", "proto('tcp')", "TCP", show=False, tooltip="show/hide TCP"),
         Binding("u", "proto('udp')", "UDP", show=False, tooltip="show/hide UDP"),
         Binding("x", "proto('unix')", "UNIX", show=False, tooltip="show/hide UNIX"),
+        Binding("R", "proto('raw')", "Raw", show=False, tooltip="show/hide raw"),
+        Binding("equals_sign", "narrow", "Narrow", show=False, tooltip="narrow to this row's process, port…"),
+        Binding("a", "show_all", "All", show=False, tooltip="show all: reset every filter"),
         Binding("s", "sort", "Sort", show=False, tooltip="sort by the next column (or click a title)"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
         Binding("enter", "detail", "Detail", tooltip="detail pane: endpoints, pair, owners, TCP internals"),
-        Binding("p", "pair", "Pair", tooltip="jump to the other end on this host; again to come back"),
+        Binding("p", "pair", "Pair", tooltip="jump to the other end on this host (a listener: a client)"),
+        Binding(
+            "backspace,ctrl+o", "back", "Back", show=False, tooltip="back to where the last jump came from"
+        ),
         Binding("o", "owners", "Owners", tooltip="the processes holding the socket and their other sockets"),
+        Binding("escape", "escape", "Close", show=False, tooltip="close the innermost edit or pane"),
         Binding("space", "toggle_pause", "Pause", tooltip="pause / resume live updates"),
         Binding("question_mark", "help", "Help", tooltip="this help"),
     ]
@@ -88,17 +95,11 @@ class MainScreen(Screen[None]):
             return isinstance(message, MainScreen.RowsReady)
 
     @dataclass
-    class DetailsReady(Message):
-        """Process details, TCP internals and reverse DNS for the socket the detail pane shows."""
+    class FindDone(Message):
+        """The find worker's answer: the key of the match, None when nothing matches."""
 
-        key: int
-        processes: tuple[ProcessInfo, ...]
-        tcp: TcpDetails | None
-        hostname: str | None = None
-
-        def can_replace(self, message: Message) -> bool:
-            """Details of an older selection are worthless once newer ones arrive."""
-            return isinstance(message, MainScreen.DetailsReady)
+        key: int | None
+        wrapped: bool
 
     def __init__(self, view: ViewState, services: ServiceTable, details: DetailSource) -> None:
         super().__init__()
@@ -108,8 +109,10 @@ class MainScreen(Screen[None]):
         self.snapshot: Snapshot | None = None
         self.paused = False
         self.error: str | None = None
+        self._busy: str | None = None
         self._history: list[int] = []
         self._suspended = False
+        self._find: Filter | None = None
         # Read by worker threads, so plain attributes written by the UI thread (never widget
         # queries, which are not thread-safe): the rows on screen, which the next snapshot's rows
         # are diffed against, and the socket under the cursor, kept on screen if it closes.
@@ -117,18 +120,20 @@ class MainScreen(Screen[None]):
         self.cursor_key: int | None = None
 
     def compose(self) -> ComposeResult:
-        """Status, filter bar, table (+ detail), footer."""
+        """Status, filter and find lines, table (+ detail), footer."""
         yield StatusBar(id="status-bar")
         yield FilterBar(id="filter-bar")
+        yield FindBar(id="find-bar")
         with Horizontal(id="body"):
             yield SocketTable(id="socket-table")
-            yield DetailPanel(id="detail-panel")
+            yield DetailPanel(self._details, id="detail-panel")
         yield Footer()
 
     def on_mount(self) -> None:
         """Start hidden bits hidden and focus the table."""
         self.query_one(FilterBar).display = False
-        self.query_one(DetailPanel).display = False
+        self.query_one(FindBar).display = False
+        self.detail.display = False
         self.table.focus()
         self._show_status()
 
@@ -142,6 +147,11 @@ class MainScreen(Screen[None]):
         """The detail pane widget."""
         return self.query_one(DetailPanel)
 
+    @property
+    def status(self) -> StatusBar:
+        """The status lines."""
+        return self.query_one(StatusBar)
+
     # -- data in -------------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: Snapshot, derived: Derived | None) -> None:
@@ -149,7 +159,7 @@ class MainScreen(Screen[None]):
         self.snapshot = snapshot
         self.error = None
         if derived is None or derived.view != self.view or derived.base is not self.derived:
-            # The view or the rows on screen changed while the worker ran: derive again, here.
+            # The view or the rows on screen changed while the worker ran: derive again.
             self._derive(snapshot, self.view, self.derived if derived is not None else None)
             return
         self._apply(derived, highlight=True)
@@ -158,6 +168,7 @@ class MainScreen(Screen[None]):
     def _rows_ready(self, message: RowsReady) -> None:
         derived = message.derived
         if derived.view == self.view and derived.snapshot is self.snapshot:
+            self._busy = None
             self._apply(derived, highlight=derived.base is not None)
 
     def _apply(self, derived: Derived, highlight: bool) -> None:
@@ -169,7 +180,7 @@ class MainScreen(Screen[None]):
     def _show_status(self) -> None:
         derived = self.derived
         counts = derived.counts if derived is not None and derived.snapshot is self.snapshot else None
-        self.query_one(StatusBar).show(self.snapshot, counts, self.view, self.paused, self.error)
+        self.status.show(StatusState(self.snapshot, counts, self.view, self.paused, self.error, self._busy))
 
     def show_failure(self, error: str) -> None:
         """A refresh failed: say so, keep the last good snapshot."""
@@ -209,61 +220,18 @@ class MainScreen(Screen[None]):
     # -- detail pane ---------------------------------------------------------------------------
 
     def _show_detail(self) -> None:
-        panel = self.detail
-        if not panel.display or self.snapshot is None:
+        if not self.detail.display or self.snapshot is None:
             return
         record = self.table.cursor_record
-        closed = record is not None and self.table.is_closed(record.key)
-        panel.show(record, self.snapshot, closed)
-        if record is not None:
-            self._load_details(record)
-
-    @work(thread=True, exclusive=True, group="details", exit_on_error=False)
-    def _load_details(self, record: SocketRecord) -> None:
-        worker = get_current_worker()
-        source = self._details
-        infos = tuple(source.process_info(pid) for pid in record.pids[:MAX_DETAILED_OWNERS])
-        tcp = source.tcp_details(record)
-        remote = record.remote
-        hostname = (
-            source.hostname(remote.address) if remote is not None and hasattr(remote, "address") else None
-        )
-        if not worker.is_cancelled:
-            self.post_message(self.DetailsReady(record.key, infos, tcp, hostname))
-
-    @on(DetailsReady)
-    def _details_ready(self, message: DetailsReady) -> None:
-        panel = self.detail
-        record = panel.record
-        if record is None or record.key != message.key or self.snapshot is None:
-            return
-        panel.show_details(record, message.processes, message.tcp, self.snapshot, message.hostname)
-
-    # -- events --------------------------------------------------------------------------------
+        self.detail.show(record, self.snapshot, record is not None and self.table.is_closed(record.key))
 
     @on(SocketTable.CursorMoved)
     def _cursor_moved(self, event: SocketTable.CursorMoved) -> None:
         self.cursor_key = event.record.key if event.record is not None else None
         if self.detail.display and self.snapshot is not None:
             current = self.detail.record
-            if event.record is None or current is None or current.key != event.record.key:
+            if event.record is None or current is None or event.record is not current:
                 self._show_detail()
-            elif event.record is not current:
-                closed = self.table.is_closed(event.record.key)
-                self.detail.show(event.record, self.snapshot, closed)
-
-    @on(SocketTable.HeaderClicked)
-    def _header_clicked(self, event: SocketTable.HeaderClicked) -> None:
-        reverse = not self.view.sort_reverse if event.column == self.view.sort_column else False
-        self._set_view(replace(self.view, sort_column=event.column, sort_reverse=reverse))
-
-    @on(FilterBar.Applied)
-    def _filter_applied(self, event: FilterBar.Applied) -> None:
-        self._set_filter(event.filter)
-
-    @on(FilterBar.Closed)
-    def _filter_closed(self) -> None:
-        self.set_focus(self.table)
 
     @on(DetailPanel.JumpRequested)
     def _jump_requested(self, event: DetailPanel.JumpRequested) -> None:
@@ -274,48 +242,140 @@ class MainScreen(Screen[None]):
         """Put the detail pane under the table on narrow terminals."""
         self.set_class(event.size.width < NARROW, "-narrow")
 
-    # -- actions -------------------------------------------------------------------------------
+    # -- view changes --------------------------------------------------------------------------
 
-    def _set_view(self, view: ViewState) -> None:
+    def _set_view(self, view: ViewState, busy: str = "filtering…") -> None:
+        if view == self.view:
+            return
         self.view = view
-        self._show_status()
         if self.snapshot is not None:
+            self._busy = busy
             self._derive(self.snapshot, view, None)
+        self._show_status()
 
     def _set_filter(self, flt: Filter) -> None:
         self._set_view(replace(self.view, filter=flt))
 
+    @on(SocketTable.HeaderClicked)
+    def _header_clicked(self, event: SocketTable.HeaderClicked) -> None:
+        reverse = not self.view.sort_reverse if event.column == self.view.sort_column else False
+        self._set_view(replace(self.view, sort_column=event.column, sort_reverse=reverse), "sorting…")
+
+    @on(FilterBar.Changed)
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
+        self._set_filter(event.filter)
+
+    @on(FilterBar.Applied)
+    def _filter_applied(self, event: FilterBar.Applied) -> None:
+        self._set_filter(event.filter)
+        self.table.focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Let ``/`` be typed into the filter input instead of reopening it."""
+        """While an input has focus, ``/`` is a character to type, not a command."""
         return not (action == "filter" and isinstance(self.focused, Input))
 
     def action_filter(self) -> None:
-        """``/``: edit the filter expression."""
-        self.query_one(FilterBar).open(self.view.filter.source, self.services)
+        """``/``: edit the filter expression, applied as you type."""
+        self.query_one(FindBar).display = False
+        self.query_one(FilterBar).open(self.view.filter, self.services)
 
-    def action_clear_filter(self) -> None:
-        """``escape``: drop the filter expression (binding and protocol toggles stay)."""
-        if not self.view.filter.is_empty:
-            self._set_filter(parse("", self.services))
+    def action_show_all(self) -> None:
+        """``a``: reset every filter (expression, binding, protocols); the sort stays."""
+        self._set_view(
+            replace(
+                ViewState(filter=parse("", self.services)),
+                sort_column=self.view.sort_column,
+                sort_reverse=self.view.sort_reverse,
+            )
+        )
 
     def action_binding(self) -> None:
         """``b``: cycle the binding filter."""
         self._set_view(self.view.next_binding())
 
     def action_proto(self, name: str) -> None:
-        """``t`` ``u`` ``x``: toggle a protocol."""
+        """``t`` ``u`` ``x`` ``R``: toggle a protocol."""
         self._set_view(self.view.toggle_proto(Proto(name)))
 
     def action_sort(self) -> None:
         """``s``: sort by the next column."""
         index = TITLES.index(self.view.sort_column) if self.view.sort_column in TITLES else 0
         column = TITLES[(index + 1) % len(TITLES)]
-        self._set_view(replace(self.view, sort_column=column, sort_reverse=False))
-        self.notify(f"sorted by {column}", timeout=1.5)
+        self._set_view(replace(self.view, sort_column=column, sort_reverse=False), "sorting…")
 
     def action_reverse(self) -> None:
         """``r``: reverse the sort order."""
-        self._set_view(replace(self.view, sort_reverse=not self.view.sort_reverse))
+        self._set_view(replace(self.view, sort_reverse=not self.view.sort_reverse), "sorting…")
+
+    def action_narrow(self) -> None:
+        """``=``: narrow to the selected row's process, port, remote address or path."""
+        record = self.table.cursor_record
+        if record is None:
+            return
+
+        def chosen(clause: str | None) -> None:
+            if clause is not None:
+                self._set_filter(parse(narrowed(self.view.filter.source, clause), self.services))
+
+        self.app.push_screen(NarrowScreen(record), chosen)
+
+    # -- find ----------------------------------------------------------------------------------
+
+    def action_find(self) -> None:
+        """``ctrl+f``: find rows matching an expression, without hiding any."""
+        self.query_one(FilterBar).display = False
+        self.query_one(FindBar).open(self._find, self.services)
+
+    @on(FindBar.Submitted)
+    def _find_submitted(self, event: FindBar.Submitted) -> None:
+        self._find = event.filter
+        self.table.focus()
+        self.action_find_next(1)
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        self.table.focus()
+
+    def action_find_next(self, direction: int) -> None:
+        """``F3`` / ``shift+F3``: the next / previous row matching the find expression."""
+        derived = self.table.derived
+        if self._find is None or derived is None:
+            self.notify("Nothing to find yet: ctrl+f first.", timeout=3)
+            return
+        self._search(derived, self._find, self.table.cursor_index, direction)
+
+    @work(thread=True, exclusive=True, group="find", exit_on_error=False)
+    def _search(self, derived: Derived, flt: Filter, start: int, direction: int) -> None:
+        rows, users = derived.rows, derived.snapshot.users
+        count = len(rows)
+        worker = get_current_worker()
+        for step in range(1, count + 1):
+            if not step & 0x1FFF and worker.is_cancelled:
+                return
+            index = (start + direction * step) % count
+            if flt.matches(rows[index], users):
+                wrapped = (index <= start) if direction > 0 else (index >= start)
+                self.post_message(self.FindDone(rows[index].key, wrapped))
+                return
+        self.post_message(self.FindDone(None, False))
+
+    @on(FindDone)
+    def _find_done(self, message: FindDone) -> None:
+        source = self._find.source if self._find is not None else ""
+        if message.key is None or not self.table.move_to_key(message.key):
+            self.notify(f"No row matches {fmt.safe(source)!r}.", severity="warning", timeout=3, markup=False)
+        elif message.wrapped:
+            self.notify("Search wrapped around.", timeout=2)
+
+    # -- navigation ----------------------------------------------------------------------------
+
+    def action_escape(self) -> None:
+        """``escape``: close the detail pane; with nothing open, say how to clear filters."""
+        if self.detail.display:
+            self.detail.display = False
+            self.table.focus()
+        elif self.view.active:
+            self.notify("Esc never drops a filter: a shows everything, / edits the filter.", timeout=3)
 
     def action_detail(self) -> None:
         """``enter``: show or hide the detail pane."""
@@ -333,7 +393,7 @@ class MainScreen(Screen[None]):
         origin = self.table.cursor_record
         if self.table.move_to_key(key):
             if remember and origin is not None and origin.key != key:
-                self._history.append(origin.key)
+                self._history = [*self._history[-MAX_HISTORY + 1 :], origin.key]
             return True
         target = self.snapshot.index.by_key.get(key) if self.snapshot is not None else None
         if target is None:
@@ -342,26 +402,32 @@ class MainScreen(Screen[None]):
             where = fmt.endpoint(target.local) or "the socket"
             owner = fmt.process_column(target) or "no owner"
             self.notify(
-                f"{where} ({owner}) is hidden by the filter; Esc clears it.", severity="warning", markup=False
+                f"{where} ({owner}) is hidden by the filter; a shows everything.",
+                severity="warning",
+                markup=False,
             )
         return False
 
     def action_pair(self) -> None:
-        """``p``: jump to the other end (a listener: to its first client), or back where we came from."""
+        """``p``: jump to the other end (a listener: to its first client); say so when there is none."""
         record = self.table.cursor_record
         if record is None or self.snapshot is None:
             return
         pair = describe.pair(record, self.snapshot)
-        if pair.local is not None:
-            self.jump_to(pair.local.key, remember=True)
-            return
-        if pair.clients:
-            self.jump_to(pair.clients[0].key, remember=True)
-            return
+        target = pair.local or (pair.clients[0] if pair.clients else None)
+        if target is not None:
+            self.jump_to(target.key, remember=True)
+        elif record.binding is SocketBinding.LISTENING:
+            self.notify("No client is connected to this listener.", timeout=3)
+        else:
+            self.notify("No local pair: the other end is not on this host, or the socket is not connected.")
+
+    def action_back(self) -> None:
+        """``backspace``: back to where the last jump (pair, owners, client list) came from."""
         while self._history:
-            if self.jump_to(self._history.pop(), remember=False):
+            if self.table.move_to_key(self._history.pop()):
                 return
-        self.notify("No local pair: the other end is not on this host, or the socket is not connected.")
+        self.notify("No jump to go back from.", timeout=2)
 
     def action_owners(self) -> None:
         """``o``: open the owners view of the selected socket."""
@@ -370,7 +436,11 @@ class MainScreen(Screen[None]):
         if record is None or snapshot is None:
             return
         if not record.owners:
-            hidden = " (owners hidden: not enough privilege)" if snapshot.hidden_owners else ""
+            hidden = (
+                f" (owners hidden: {coverage.hidden_owners_reason(snapshot)})"
+                if snapshot.hidden_owners
+                else ""
+            )
             self.notify(f"No process holds this socket{hidden}.", markup=False)
             return
 

@@ -21,13 +21,16 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from sockui.model import format as fmt
-from sockui.model.columns import proto_label
+from sockui.model.columns import local_cell, output_order, proto_label, remote_cell
 from sockui.model.process import ProcessInfo
 from sockui.model.socket import Snapshot, SocketRecord
+from sockui.widgets.columns import fit
 from sockui.widgets.detail_panel import process_lines, section
 
 #: Process blocks shown at most (a preforking server can share a listener among hundreds).
 MAX_PROCESSES = 16
+#: Sockets listed per process (a busy server holds tens of thousands; the table must open at once).
+MAX_ROWS = 1000
 
 
 class OwnersScreen(ModalScreen[int | None]):
@@ -66,22 +69,33 @@ class OwnersScreen(ModalScreen[int | None]):
             yield Static(Text("enter: jump to the socket   esc: close", style="dim"), id="owners-help")
 
     def on_mount(self) -> None:
-        """Fill the socket tables from the snapshot; details come from a worker."""
+        """Fill the socket tables from the snapshot (sorted, sized to the screen); details come later."""
+        # Fixed widths, endpoints cut in the middle: one long UNIX path must not push Remote and
+        # Fd off the screen.
+        room = max(40, int(self.app.size.width * 0.9) - 6 - 5 - 8 - 11 - 5)
+        end_width = max(14, room // 2)
         for pid in self.pids:
             table = self.query_one(f"#owner-sockets-{pid}", DataTable)
-            table.add_columns("Proto", "State", "Local", "Remote", "Fd")
-            for sock in self.snapshot.index.sockets_of(pid):
+            table.add_column("Fd", width=5)
+            table.add_column("Proto", width=8)
+            table.add_column("State", width=11)
+            table.add_column("Local", width=end_width)
+            table.add_column("Remote", width=end_width)
+            sockets = sorted(self.snapshot.index.sockets_of(pid), key=output_order)
+            for sock in sockets[:MAX_ROWS]:
                 fds = ",".join(str(o.fd) for o in sock.owners if o.pid == pid)
                 table.add_row(
-                    Text(proto_label(sock)),
-                    Text(sock.state),
-                    Text(fmt.endpoint(sock.local)),
-                    Text(fmt.endpoint(sock.remote)),
                     Text(fds),
+                    Text(proto_label(sock)),
+                    Text(fit(sock.state, 11)),
+                    Text(fit(local_cell(sock), end_width, cut_middle=True)),
+                    Text(fit(remote_cell(sock), end_width, cut_middle=True)),
                     key=str(sock.key),
                 )
                 if sock.key == self.record.key:
                     table.move_cursor(row=table.row_count - 1)
+            more = f", the first {MAX_ROWS} shown" if len(sockets) > MAX_ROWS else ""
+            table.border_title = f"{len(sockets)} socket{'s' if len(sockets) != 1 else ''}{more}"
         if self.pids:
             self.query_one(f"#owner-sockets-{self.pids[0]}", DataTable).focus()
         # Started only now that the widgets exist, so the details always have somewhere to go.

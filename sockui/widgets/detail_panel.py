@@ -11,19 +11,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
-from sockui.model import describe
+from sockui.model import coverage, describe
 from sockui.model import format as fmt
-from sockui.model.process import ProcessInfo
-from sockui.model.socket import Snapshot, SocketRecord
+from sockui.model.process import DetailSource, ProcessInfo
+from sockui.model.socket import InetEndpoint, Snapshot, SocketRecord
 from sockui.model.tcpinfo import TcpDetails, decode
 
 MAX_CLIENTS = 500
+#: Process details for at most this many owners of one socket (a forking server can have hundreds).
+MAX_DETAILED_OWNERS = 8
 MAX_CMDLINE = 400
 
 
@@ -88,18 +92,37 @@ def tcp_lines(details: TcpDetails) -> list[describe.Line]:
 
 
 class DetailPanel(VerticalScroll):
-    """Shown beside or below the table for the selected socket."""
+    """Shown beside or below the table for the selected socket.
+
+    It owns the fetching of what the snapshot does not carry (process details, tcp_info, reverse
+    DNS): a worker asks the injected :class:`DetailSource` and posts the answer back here.
+    """
 
     @dataclass
     class JumpRequested(Message):
-        """The user chose a socket in the clients list: move the table cursor to it."""
+        """The user chose a socket in the pane's list (a client, the listener): go to its row."""
 
         key: int
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's parameter name
+    @dataclass
+    class DetailsReady(Message):
+        """What the worker fetched for the socket ``key``."""
+
+        key: int
+        processes: tuple[ProcessInfo, ...]
+        tcp: TcpDetails | None
+        hostname: str | None = None
+
+        def can_replace(self, message: Message) -> bool:
+            """Details of an older selection are worthless once newer ones arrive."""
+            return isinstance(message, DetailPanel.DetailsReady)
+
+    def __init__(self, details: DetailSource, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
+        self._details = details
         self._record: SocketRecord | None = None
-        self._client_keys: list[int] = []
+        self._snapshot: Snapshot | None = None
+        self._link_keys: list[int] = []
 
     def compose(self) -> ComposeResult:
         """Sections, top to bottom."""
@@ -115,9 +138,10 @@ class DetailPanel(VerticalScroll):
         return self._record
 
     def show(self, sock: SocketRecord | None, snapshot: Snapshot, closed: bool = False) -> None:
-        """Show ``sock``; process details and TCP internals follow with :meth:`show_details`."""
+        """Show ``sock`` from ``snapshot``; a worker fetches the rest when the socket is a new one."""
         same = self._record is not None and sock is not None and self._record.key == sock.key
         self._record = sock
+        self._snapshot = snapshot
         if sock is None:
             self.query_one("#detail-endpoints", Static).update(Text("no socket selected", style="dim"))
             for sid in ("#detail-pair", "#detail-owners", "#detail-tcp"):
@@ -131,54 +155,74 @@ class DetailPanel(VerticalScroll):
         self.query_one("#detail-endpoints", Static).update(endpoints)
         pair = describe.pair(sock, snapshot)
         self.query_one("#detail-pair", Static).update(section("Pair  (p: jump)", pair.lines))
-        self._show_clients(pair.clients)
+        links = list(pair.clients[:MAX_CLIENTS])
+        if pair.listener is not None:
+            links.insert(0, pair.listener)
+        self._show_links(links, pair.listener)
         if not same:
             owners = section("Owners", [("owners", describe.owners_text(sock)), ("", "loading details…")])
             self.query_one("#detail-owners", Static).update(owners)
             self.query_one("#detail-tcp", Static).update("")
+            self._load(sock)
 
-    def _show_clients(self, clients: tuple[SocketRecord, ...]) -> None:
+    def _show_links(self, links: list[SocketRecord], listener: SocketRecord | None) -> None:
+        """The sockets one can jump to from here: the listener that accepted it, or its clients."""
         options = self.query_one(OptionList)
-        keys = [c.key for c in clients[:MAX_CLIENTS]]
+        keys = [s.key for s in links]
         options.display = bool(keys)
-        if keys == self._client_keys:
+        if keys == self._link_keys:
             return
-        self._client_keys = keys
+        self._link_keys = keys
         options.clear_options()
-        for client in clients[:MAX_CLIENTS]:
-            label = Text(f"{fmt.endpoint(client.remote):<24} {fmt.process_column(client) or '-'}")
-            options.add_option(Option(label, id=str(client.key)))
+        for sock in links:
+            if sock is listener:
+                label = Text("accepted by ", style="dim")
+                label.append(f"{fmt.endpoint(sock.local)}  {fmt.process_column(sock) or '-'}")
+            else:
+                label = Text(f"{fmt.endpoint(sock.remote):<24} {fmt.process_column(sock) or '-'}")
+            options.add_option(Option(label, id=str(sock.key)))
+        options.highlighted = 0  # the first Tab into the list shows where the focus is
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        """Enter on a client jumps to its row."""
+        """Enter on a listed socket jumps to its row."""
         event.stop()
         if event.option.id is not None:
             self.post_message(self.JumpRequested(int(event.option.id)))
 
-    def show_details(
-        self,
-        sock: SocketRecord,
-        processes: tuple[ProcessInfo, ...],
-        tcp: TcpDetails | None,
-        snapshot: Snapshot,
-        hostname: str | None = None,
-    ) -> None:
-        """Fill in what the worker fetched (psutil details, tcp_info, reverse DNS) for the shown socket."""
-        if self._record is None or self._record.key != sock.key:
+    @work(thread=True, exclusive=True, group="details", exit_on_error=False)
+    def _load(self, record: SocketRecord) -> None:
+        worker = get_current_worker()
+        source = self._details
+        infos = tuple(source.process_info(pid) for pid in record.pids[:MAX_DETAILED_OWNERS])
+        tcp = source.tcp_details(record)
+        remote = record.remote
+        hostname = source.hostname(remote.address) if isinstance(remote, InetEndpoint) else None
+        if not worker.is_cancelled:
+            self.post_message(self.DetailsReady(record.key, infos, tcp, hostname))
+
+    @on(DetailsReady)
+    def _details_ready(self, message: DetailsReady) -> None:
+        message.stop()
+        sock, snapshot = self._record, self._snapshot
+        if sock is None or snapshot is None or sock.key != message.key:
             return
         blocks: list[Text] = []
-        if hostname:
-            blocks.append(section("Remote host", [("name", fmt.safe(hostname))]))
-        if not processes:
+        if message.hostname:
+            blocks.append(section("Remote host", [("name", fmt.safe(message.hostname))]))
+        if not message.processes:
             lines = [("owners", describe.owners_text(sock))]
             if sock.inode and snapshot.hidden_owners:
-                lines.append(("note", "some processes' fd tables are not readable: owners may be hidden"))
+                reason = coverage.hidden_owners_reason(snapshot)
+                lines.append(
+                    ("note", f"some processes' fd tables are not readable ({reason}): owners may be hidden")
+                )
             blocks.append(section("Owners", lines))
-        for info in processes:
+        for info in message.processes:
             fds = ",".join(str(o.fd) for o in sock.owners if o.pid == info.pid)
             others = len(snapshot.index.sockets_of(info.pid)) - 1
             blocks.append(section(f"Owner {info.pid}", process_lines(info, fds, max(0, others))))
         self.query_one("#detail-owners", Static).update(Text("\n\n").join(blocks))
         # A listener has no flow to describe: its tcp_info is all zeros.
+        tcp = message.tcp
         lines = tcp_lines(tcp) if tcp is not None and sock.state != "LISTEN" else []
         self.query_one("#detail-tcp", Static).update(section("TCP internals", lines) if lines else "")

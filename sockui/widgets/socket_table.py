@@ -26,13 +26,16 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from sockui.model.columns import TITLES
 from sockui.model.socket import SocketRecord
 from sockui.model.view import Derived
-from sockui.widgets.columns import GAP, Layout, cells, fit, layout
+from sockui.widgets.columns import GAP, MARKER_WIDTH, MARKERS, Layout, cells, fit, layout
 
 NEW_FOR = 3.0
 CHANGED_FOR = 3.0
 CLOSED_FOR = 1.5
+#: Characters a press of ``left``/``right`` slides long cells by.
+PAN_STEP = 8
 
 
 class SocketTable(ScrollView, can_focus=True):
@@ -52,8 +55,10 @@ class SocketTable(ScrollView, can_focus=True):
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "jump_end(0)", "First", show=False),
-        Binding("end,G", "jump_end(1)", "Last", show=False),
+        Binding("home", "jump_end(0)", "First", show=False),
+        Binding("end", "jump_end(1)", "Last", show=False),
+        Binding("left", "pan(-1)", "Pan left", show=False, tooltip="slide long paths and names back"),
+        Binding("right", "pan(1)", "Pan right", show=False, tooltip="slide long paths and names sideways"),
     ]
 
     @dataclass
@@ -77,6 +82,8 @@ class SocketTable(ScrollView, can_focus=True):
         self._users: Mapping[int, str] = {}
         self._sort_column = "Local"
         self._sort_reverse = False
+        self._shown: tuple[str, ...] = TITLES
+        self._pan = 0
         self._layout: Layout = layout(80)
         self._layout_width = 80
         self._cells: LRUCache[int, tuple[SocketRecord, dict[str, str]]] = LRUCache(4096)
@@ -111,6 +118,11 @@ class SocketTable(ScrollView, can_focus=True):
         if 0 <= self._cursor < len(self._rows):
             return self._rows[self._cursor]
         return None
+
+    @property
+    def cursor_index(self) -> int:
+        """Position of the cursor in the rows."""
+        return self._cursor
 
     @property
     def cursor_key(self) -> int | None:
@@ -262,6 +274,17 @@ class SocketTable(ScrollView, can_focus=True):
 
     # -- rendering -----------------------------------------------------------------------------
 
+    def set_columns(self, shown: tuple[str, ...]) -> None:
+        """Show only these columns (the column chooser)."""
+        self._shown = shown
+        self._layout_width = -1
+        self.refresh()
+
+    def action_pan(self, delta: int) -> None:
+        """``left``/``right``: slide long cells (paths, process names) sideways to read what is cut."""
+        self._pan = max(0, min(self._pan + delta * PAN_STEP, 400))
+        self.refresh()
+
     def _current_layout(self) -> Layout:
         """The column layout for the width the rows really get.
 
@@ -270,7 +293,7 @@ class SocketTable(ScrollView, can_focus=True):
         """
         width = self.scrollable_content_region.width
         if width != self._layout_width:
-            self._layout, self._layout_width = layout(width), width
+            self._layout, self._layout_width = layout(width, self._shown), width
         return self._layout
 
     def render_line(self, y: int) -> Strip:
@@ -280,6 +303,8 @@ class SocketTable(ScrollView, can_focus=True):
             return self._header(width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self._rows):
+            if index == 0 and self._derived is not None:
+                return self._empty_line(width)
             return Strip.blank(width, self.rich_style)
         record = self._rows[index]
         style = self.rich_style
@@ -288,7 +313,16 @@ class SocketTable(ScrollView, can_focus=True):
             style += self.get_component_rich_style(f"socket-table--{status}")
         if index == self._cursor:
             style += self.get_component_rich_style("socket-table--cursor")
-        return Strip([Segment(self._line_text(record, width), style)], width)
+        text = MARKERS[status] + " " + self._line_text(record, width - MARKER_WIDTH)
+        return Strip([Segment(text, style)], width)
+
+    def _empty_line(self, width: int) -> Strip:
+        """Nothing to list: say why, rather than show a blank table."""
+        assert self._derived is not None
+        described = self._derived.view.describe()
+        text = f"  no sockets match: {described}   (a: show all)" if described else "  no sockets"
+        style = self.rich_style + Style(italic=True)
+        return Strip([Segment(fit(text, width), style)], width)
 
     def _line_text(self, record: SocketRecord, width: int) -> str:
         cached = self._cells.get(record.key)
@@ -297,8 +331,10 @@ class SocketTable(ScrollView, can_focus=True):
             self._cells[record.key] = cached
         values = cached[1]
         lay = self._current_layout()
+        pan = self._pan
         parts = [
-            fit(values[c.title], w, c.right, c.cut_left) for c, w in zip(lay.columns, lay.widths, strict=True)
+            fit(values[c.title], w, c.right, c.cut_middle, pan if c.pans else 0)
+            for c, w in zip(lay.columns, lay.widths, strict=True)
         ]
         return fit((" " * GAP).join(parts), width)
 
@@ -306,8 +342,8 @@ class SocketTable(ScrollView, can_focus=True):
         lay = self._current_layout()
         base = self.rich_style + self.get_component_rich_style("socket-table--header")
         sorted_style = base + self.get_component_rich_style("socket-table--sorted")
-        segments: list[Segment] = []
-        used = 0
+        segments: list[Segment] = [Segment("◀ " if self._pan else " " * MARKER_WIDTH, base)]
+        used = MARKER_WIDTH
         for col, w in zip(lay.columns, lay.widths, strict=True):
             title = col.title
             style: Style = base
@@ -315,7 +351,7 @@ class SocketTable(ScrollView, can_focus=True):
                 title += " ▼" if self._sort_reverse else " ▲"
                 style = sorted_style
             text = fit(title, w, col.right)
-            if segments:
+            if used > MARKER_WIDTH:
                 segments.append(Segment(" " * GAP, base))
                 used += GAP
             segments.append(Segment(text, style))

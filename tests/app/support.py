@@ -138,6 +138,7 @@ def screen_text(app: SockuiApp) -> list[str]:
         legacy_windows=False,
         safe_box=False,
     )
+    # No public API gives the screen's text in Textual 8.2.8 (export_screenshot renders like this, to SVG).
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False).splitlines()
 

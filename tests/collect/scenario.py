@@ -238,7 +238,7 @@ def build_scenario(stack: contextlib.ExitStack, tmp: Path) -> Scenario:
     sc.unix_path = str(tmp / "srv.sock")
     sc.dgram_path = str(tmp / "dgram.sock")
     for path in (sc.unix_path, sc.dgram_path):
-        stack.callback(lambda p=path: Path(p).unlink(missing_ok=True))
+        stack.callback(Path(path).unlink, missing_ok=True)
     ulisten = make("unix_listener", socket.AF_UNIX, socket.SOCK_STREAM)
     ulisten.bind(sc.unix_path)
     ulisten.listen(4)

@@ -144,6 +144,7 @@ def _expect(sc: Scenario) -> dict[str, dict[str, Any]]:
         }
 
     unbound = {"state": "UNCONN", "binding": "unbound", "local": None, "remote": None, "peer_inode": None}
+    tcp_bound: dict[str, Any]
     if BOUND_INACTIVE_KERNEL:
         tcp_bound = {"state": "BOUND_INACTIVE", "binding": "bound", "local": local("tcp_bound")}
     else:

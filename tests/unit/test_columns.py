@@ -13,15 +13,17 @@ from sockui.model.socket import (
     Proto,
     SocketRecord,
     SockType,
+    UnixEndpoint,
 )
 from sockui.model.view import COLUMNS
-from sockui.widgets.columns import ALL_COLUMNS, ELLIPSIS, GAP, Layout, cells, fit, layout
+from sockui.widgets.columns import ALL_COLUMNS, ELLIPSIS, GAP, MARKER_WIDTH, Layout, cells, fit, layout
 
 DROP_ORDER = ["Send-Q", "Recv-Q", "Fd", "User"]  # least important first
 
 
 def used_width(lay: Layout) -> int:
-    return sum(lay.widths) + GAP * (len(lay.widths) - 1)
+    """Cells the row takes, its marker cell included."""
+    return MARKER_WIDTH + sum(lay.widths) + GAP * (len(lay.widths) - 1)
 
 
 def titles(lay: Layout) -> list[str]:
@@ -44,7 +46,8 @@ def test_layout_200_keeps_everything() -> None:
     assert titles(lay) == list(COLUMNS)
     assert used_width(lay) == 200
     fixed = {c.title: w for c, w in zip(lay.columns, lay.widths, strict=True) if c.width is not None}
-    assert fixed == {"Proto": 8, "State": 11, "Fd": 5, "User": 8, "Recv-Q": 7, "Send-Q": 7}
+    # Wide enough for BOUND_INACTIVE, and for "Recv-Q ▲" with its sort arrow.
+    assert fixed == {"Proto": 8, "State": 14, "Fd": 5, "User": 8, "Recv-Q": 8, "Send-Q": 8}
     flexible = {c.title: w for c, w in zip(lay.columns, lay.widths, strict=True) if c.width is None}
     # Minimums first (Local/Remote 21, Process 12), then equal shares of the rest.
     assert flexible["Local"] == flexible["Remote"]
@@ -86,49 +89,67 @@ def test_offsets_and_column_at() -> None:
         assert offset == x
         x += width + GAP
     for col, offset, width in zip(lay.columns, lay.offsets, lay.widths, strict=True):
-        assert lay.column_at(offset) == col.title
-        assert lay.column_at(offset + width - 1) == col.title
+        # column_at takes screen columns: the marker cell comes first.
+        assert lay.column_at(MARKER_WIDTH + offset) == col.title
+        assert lay.column_at(MARKER_WIDTH + offset + width - 1) == col.title
+    assert lay.column_at(0) is None
     assert lay.column_at(used_width(lay) + 5) is None
+
+
+def test_state_is_wide_when_there_is_room() -> None:
+    assert dict(zip(titles(layout(80)), layout(80).widths, strict=True))["State"] == 11
+    assert dict(zip(titles(layout(160)), layout(160).widths, strict=True))["State"] == 14
+
+
+def test_chosen_columns_only() -> None:
+    lay = layout(120, ("Proto", "Local", "Process"))
+    assert titles(lay) == ["Proto", "Local", "Process"]
+    assert used_width(lay) == 120
 
 
 # --- fit ------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("text", "width", "right", "cut_left", "out"),
+    ("text", "width", "right", "middle", "out"),
     [
         ("abc", 5, False, False, "abc  "),
         ("abc", 5, True, False, "  abc"),
         ("abc", 3, False, False, "abc"),
         ("abcdef", 4, False, False, "abc" + ELLIPSIS),
         ("abcdef", 4, True, False, "abc" + ELLIPSIS),
-        ("abcdef", 4, False, True, ELLIPSIS + "def"),
-        ("[2001:db8::1234]:51000", 10, False, True, ELLIPSIS + "34]:51000"),
+        # Endpoints are cut in the middle: the start and the port both stay readable.
+        ("127.0.0.1:5353", 11, False, True, "127.0" + ELLIPSIS + ":5353"),
+        ("[2001:db8::1234]:51000", 10, False, True, "[2001" + ELLIPSIS + "1000"),
         ("abcdef", 1, False, False, ELLIPSIS),
         ("abc", 0, False, False, ""),
         ("abc", -3, False, False, ""),
         ("", 3, False, False, "   "),
     ],
 )
-def test_fit(text: str, width: int, right: bool, cut_left: bool, out: str) -> None:
-    assert fit(text, width, right=right, cut_left=cut_left) == out
+def test_fit(text: str, width: int, right: bool, middle: bool, out: str) -> None:
+    assert fit(text, width, right=right, cut_middle=middle) == out
+
+
+def test_fit_pans_a_long_cell() -> None:
+    path = "/run/user/1000/some/deep/dir/app.sock"
+    # Eight characters slid out on the left, the rest cut as usual.
+    assert fit(path, 12, pan=8) == ELLIPSIS + "r/1000/som" + ELLIPSIS
+    assert fit(path, 12, pan=29) == ELLIPSIS + "app.sock   "
+    assert fit("short", 12, pan=8) == "short       ", "a cell that fits does not move"
 
 
 @pytest.mark.parametrize("width", range(1, 12))
-@pytest.mark.parametrize("cut_left", [False, True])
-def test_fit_wide_characters_exact_cells(width: int, cut_left: bool) -> None:
+@pytest.mark.parametrize("middle", [False, True])
+def test_fit_wide_characters_exact_cells(width: int, middle: bool) -> None:
     text = "日本語のサーバ"  # 7 characters, 14 cells
-    out = fit(text, width, cut_left=cut_left)
+    out = fit(text, width, cut_middle=middle)
     assert cell_len(out) == width
-    if cut_left:
-        assert out.startswith(ELLIPSIS)
-    else:
-        assert out.endswith(ELLIPSIS)
+    assert ELLIPSIS in out
 
 
 def test_fit_wide_characters() -> None:
     assert fit("日本語", 5) == "日本" + ELLIPSIS
-    assert fit("日本語", 5, cut_left=True) == ELLIPSIS + "本語"
     assert fit("日本", 6) == "日本  "
     assert fit("日本", 6, right=True) == "  日本"
     assert fit("日本", 4) == "日本"
@@ -164,3 +185,20 @@ def test_cells() -> None:
         "Send-Q": "0",
     }
     assert list(cells(sock, {})) == list(COLUMNS)
+
+
+def test_unix_cells_carry_inodes_as_ss_does() -> None:
+    client = SocketRecord(
+        proto=Proto.UNIX,
+        family=Family.UNIX,
+        type=SockType.STREAM,
+        state="ESTABLISHED",
+        binding=Binding.CONNECTED,
+        local=UnixEndpoint(None),
+        remote=UnixEndpoint("/run/x.sock"),
+        inode=212520,
+        uid=0,
+        peer_inode=212521,
+    )
+    values = cells(client, {})
+    assert (values["Local"], values["Remote"]) == ("* 212520", "/run/x.sock 212521")

@@ -314,12 +314,12 @@ def test_ipv4_mapped_addresses_match_both_ways(expr: str, expected: set[str]) ->
         ("proc sshd", {"ssh_listen", "ssh_conn"}),
         ("process sshd", {"ssh_listen", "ssh_conn"}),
         ("proc ssh*", {"ssh_listen", "ssh_conn"}),
-        ("proc ssh", set()),  # a glob without wildcard is the whole name
-        ("proc SSHD", set()),  # names are case-sensitive
+        ("proc ssh", {"ssh_listen", "ssh_conn"}),  # no wildcard: a substring, as users expect
+        ("proc SSHD", {"ssh_listen", "ssh_conn"}),  # any case
         ("proc c?rl", {"https"}),
         ("proc 'my app'", {"unix_listen"}),
         ('proc "my app"', {"unix_listen"}),
-        ("proc tcp", set()),  # a keyword is fine as an argument
+        ("proc tcp", {"raw"}),  # a keyword is fine as an argument
         ("proc tcp*", {"raw"}),
         ("proc != sshd", {name for name, s in SAMPLES.items() if s.owners} - {"ssh_listen", "ssh_conn"}),
         ("path /run/*", {"unix_listen", "unix_client"}),
@@ -493,7 +493,7 @@ def test_bare_word_search(expr: str, expected: set[str]) -> None:
         ("pid 123456789012", "pid '123456789012' is too large", "      ^^^^^^^^^^^^"),
         (
             "state > listen",
-            "'>' only compares numbers (port, sport, dport, pid); use '=' or '!='",
+            "'>' only compares numbers (port, sport, dport, pid, inode); use '=' or '!='",
             "        ^",
         ),
         (
@@ -682,3 +682,69 @@ def test_filter_is_a_frozen_value_keyed_by_its_source() -> None:
         flt.source = "udp"  # type: ignore[misc]
     with pytest.raises(FilterError):
         Filter("tcp and")
+
+
+# --- forgiving forms: kw:arg, state words, inode, misspelt keywords ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "same_as"),
+    [
+        ("port:443", "port 443"),
+        ("sport:22", "sport 22"),
+        ("PORT:https", "port 443"),
+        ("proc:sshd", "proc sshd"),
+        ("src:10.0.0.5", "src 10.0.0.5"),
+        ("dst:93.184.216.34:443", "dst 93.184.216.34:443"),
+        ("state:time-wait", "state time-wait"),
+        ("established", "state established"),
+        ("time-wait", "state time-wait"),
+        ("TIME_WAIT", "state time-wait"),
+        ("close-wait", "state close-wait"),
+        ("listen", "listening"),
+    ],
+)
+def test_shortcuts_mean_the_long_form(expr: str, same_as: str) -> None:
+    assert matching(expr) == matching(same_as)
+    assert matching(same_as), f"{same_as!r} should match some sample"
+
+
+def test_keyword_colon_errors_point_into_the_argument() -> None:
+    err = error("port:99999")
+    assert err.message == "port '99999' is out of range (0-65535)"
+    assert (err.column, err.length) == (5, 5)
+
+
+def test_inode_matches_the_socket_or_its_peer() -> None:
+    sock = dataclasses.replace(SAMPLES["unix_client"], inode=212520, peer_inode=212521)
+    assert parse("inode 212520").matches(sock)
+    assert parse("inode 212521").matches(sock)
+    assert parse("ino:212521").matches(sock)
+    assert not parse("inode 212522").matches(sock)
+    assert parse("inode > 212000").matches(sock)
+    assert error("inode abc").message == "bad inode 'abc' (expected a number)"
+
+
+@pytest.mark.parametrize(
+    ("expr", "message", "column"),
+    [
+        ("prot 8765", "unknown keyword 'prot' (did you mean port?), searching text", 0),
+        ("tcp and prot:8765", "unknown keyword 'prot' (did you mean port?), searching text", 8),
+        ("procc nginx", "unknown keyword 'procc' (did you mean proc?), searching text", 0),
+        ("proces nginx", "unknown keyword 'proces' (did you mean process?), searching text", 0),
+    ],
+)
+def test_misspelt_keywords_warn_and_search(expr: str, message: str, column: int) -> None:
+    flt = parse(expr)
+    assert [(w.message, w.column) for w in flt.warnings] == [(message, column)]
+
+
+def test_misspelt_keyword_before_a_comparison_is_an_error() -> None:
+    err = error("sprot = 22")
+    assert err.message == "unknown keyword 'sprot' (did you mean sport?)"
+    assert (err.column, err.length) == (0, 5)
+
+
+@pytest.mark.parametrize("expr", ["nginx", "nginx 443", "port 8765", "python3 tcp", "10.0.0.1:80", "abc:def"])
+def test_no_warning_for_plain_searches(expr: str) -> None:
+    assert parse(expr).warnings == ()

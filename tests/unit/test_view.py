@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from sockui.model.columns import sort_key
 from sockui.model.filters import parse
 from sockui.model.socket import (
     Binding,
@@ -22,10 +23,10 @@ from sockui.model.socket import (
 from sockui.model.view import (
     BINDING_CYCLE,
     COLUMNS,
+    Derived,
     ViewState,
     counts,
     derive,
-    sort_key,
     visible_sockets,
 )
 
@@ -96,7 +97,9 @@ SNAPSHOT = Snapshot(sockets=SOCKETS, taken_at=0.0, users={0: "root", 1000: "alic
 
 
 def shown(view: ViewState) -> list[int]:
-    return [s.key for s in visible_sockets(SNAPSHOT, view)]
+    result = visible_sockets(SNAPSHOT, view)
+    assert result is not None
+    return [s.key for s in result]
 
 
 # --- view state -----------------------------------------------------------------------------------------
@@ -286,12 +289,141 @@ def test_counts() -> None:
 
 def test_derive_filters_sorts_and_counts() -> None:
     view = ViewState(binding=Binding.CONNECTED, sort_column="Process")
-    derived = derive(SNAPSHOT, view)
+    result = derive(SNAPSHOT, view)
+    assert result is not None
     # curl, sshd, then the owner-less UNIX client
-    assert [s.key for s in derived.rows] == [3, 2, 7]
-    assert (derived.counts.total, derived.counts.shown) == (8, 3)
-    assert derived.snapshot is SNAPSHOT and derived.view is view
+    assert [s.key for s in result.rows] == [3, 2, 7]
+    assert (result.counts.total, result.counts.shown) == (8, 3)
+    assert result.snapshot is SNAPSHOT and result.view is view
     backwards = derive(
         SNAPSHOT, ViewState(binding=Binding.CONNECTED, sort_column="Process", sort_reverse=True)
     )
+    assert backwards is not None
     assert [s.key for s in backwards.rows] == [7, 2, 3]
+
+
+# --- derive: the keyed diff against the rows shown before ----------------------------------------------
+
+
+def conn(key: int, port: int, state: str = "ESTABLISHED") -> SocketRecord:
+    """A connection on 10.0.0.1:``port``: sorted by Local, the port alone orders these."""
+    return rec(key, local=ep("10.0.0.1", port), remote=ep("10.0.0.2", 9000 + key), state=state)
+
+
+def snap(*records: SocketRecord) -> Snapshot:
+    return Snapshot(sockets=records, taken_at=0.0, users={0: "root"})
+
+
+def derived(
+    snapshot: Snapshot, view: ViewState, base: Derived | None = None, keep: int | None = None
+) -> Derived:
+    result = derive(snapshot, view, base, keep)
+    assert result is not None, "derive gave None without being cancelled"
+    assert result.positions == {r.key: i for i, r in enumerate(result.rows)}, "positions disagree with rows"
+    assert len(result.positions) == len(result.rows), "a key is listed twice"
+    return result
+
+
+FIVE = snap(conn(1, 100), conn(2, 200), conn(3, 300), conn(4, 400), conn(5, 500))
+
+
+def test_derive_reports_new_changed_and_closed() -> None:
+    view = ViewState()
+    base = derived(snap(conn(1, 100), conn(2, 200), conn(3, 300), conn(4, 400)), view)
+    assert base.base is None and not (base.new or base.changed or base.closed), "a first derive diffed"
+    after = snap(conn(1, 100), conn(2, 200, "CLOSE_WAIT"), conn(4, 400), conn(5, 250))
+    d = derived(after, view, base)
+    assert d.base is base
+    assert (d.new, d.changed, d.closed) == (frozenset({5}), frozenset({2}), frozenset({3}))
+    assert [r.key for r in d.rows] == [1, 2, 5, 3, 4], "the closed row is not at its sorted place"
+    assert d.rows[3] is base.rows[2], "the closed row is not the record shown before"
+    assert (d.counts.total, d.counts.shown) == (4, 4), "a closed row was counted as shown"
+
+
+@pytest.mark.parametrize(
+    ("reverse", "expected"), [(False, [1, 2, 3, 4, 5]), (True, [5, 4, 3, 2, 1])], ids=["asc", "desc"]
+)
+def test_closed_rows_keep_their_sorted_place(reverse: bool, expected: list[int]) -> None:
+    """Closed rows at the top, in the middle and at the bottom, in both sort directions."""
+    view = ViewState(sort_reverse=reverse)
+    base = derived(FIVE, view)
+    assert [r.key for r in base.rows] == expected
+    d = derived(snap(conn(2, 200), conn(4, 400)), view, base)
+    assert d.closed == {1, 3, 5} and not d.new and not d.changed
+    assert [r.key for r in d.rows] == expected
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["asc", "desc"])
+def test_closed_rows_among_new_rows_with_equal_neighbours(reverse: bool) -> None:
+    """A closed row lands between new rows sorting before and after it, whatever the direction."""
+    view = ViewState(sort_reverse=reverse)
+    base = derived(snap(conn(1, 100), conn(3, 300)), view)
+    d = derived(snap(conn(1, 100), conn(2, 299), conn(4, 301)), view, base)
+    assert (d.new, d.closed) == (frozenset({2, 4}), frozenset({3}))
+    ascending = [1, 2, 3, 4]
+    assert [r.key for r in d.rows] == (ascending[::-1] if reverse else ascending)
+
+
+def test_a_closed_row_is_shown_once_then_dropped() -> None:
+    view = ViewState()
+    gone = snap(conn(1, 100), conn(2, 200))
+    first = derived(snap(conn(1, 100), conn(2, 200), conn(3, 300)), view)
+    second = derived(gone, view, first)
+    assert second.closed == {3} and [r.key for r in second.rows] == [1, 2, 3]
+    third = derived(gone, view, second)
+    assert [r.key for r in third.rows] == [1, 2], "a row closed last time is shown again"
+    assert (third.new, third.changed, third.closed) == (frozenset(), frozenset(), frozenset())
+
+
+def test_keep_holds_a_closed_row_for_as_long_as_asked() -> None:
+    view = ViewState()
+    gone = snap(conn(1, 100), conn(2, 200))
+    first = derived(snap(conn(1, 100), conn(2, 200), conn(3, 300)), view)
+    second = derived(gone, view, first, keep=3)
+    third = derived(gone, view, second, keep=3)
+    assert third.closed == {3} and [r.key for r in third.rows] == [1, 2, 3], "the kept row went"
+    fourth = derived(gone, view, third, keep=3)
+    assert fourth.closed == {3} and [r.key for r in fourth.rows] == [1, 2, 3]
+    fifth = derived(gone, view, fourth, keep=1)  # the cursor moved onto a live row
+    assert [r.key for r in fifth.rows] == [1, 2] and not fifth.closed
+    # keep does not resurrect a row closed before the cursor asked for it
+    assert [r.key for r in derived(gone, view, second, keep=2).rows] == [1, 2]
+
+
+def test_a_base_for_another_view_gives_no_diff() -> None:
+    base = derived(FIVE, ViewState())
+    after = snap(conn(1, 100, "CLOSE_WAIT"), conn(2, 200), conn(6, 600))
+    for view in (ViewState(sort_reverse=True), ViewState(filter=parse("port 100 or port 600"))):
+        d = derived(after, view, base)
+        assert d.base is None
+        assert (d.new, d.changed, d.closed) == (frozenset(), frozenset(), frozenset()), view
+        assert not {3, 4, 5} & set(d.positions), "rows of the old view lingered as closed"
+
+
+def test_equal_views_diff_even_when_not_the_same_object() -> None:
+    base = derived(FIVE, ViewState(filter=parse("port 100")))
+    d = derived(snap(conn(2, 200)), ViewState(filter=parse("port 100")), base)
+    assert d.base is base and d.closed == {1}
+
+
+def test_derive_cancelled_gives_none() -> None:
+    view = ViewState()
+    base = derived(FIVE, view)
+    assert derive(FIVE, view, cancelled=lambda: True) is None
+    assert derive(snap(conn(1, 100)), view, base, 3, cancelled=lambda: True) is None
+    kept = derive(snap(conn(1, 100)), view, base, cancelled=lambda: False)
+    assert kept is not None and kept.closed == {2, 3, 4, 5}
+
+
+def test_derive_notices_a_cancel_that_comes_during_the_work() -> None:
+    """Not cancelled when the work starts, cancelled at the next look: the result is dropped."""
+    asked = 0
+
+    def cancelled() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 1
+
+    view = ViewState()
+    assert derive(FIVE, view, derived(FIVE, view), cancelled=cancelled) is None
+    assert asked >= 2

@@ -1,0 +1,92 @@
+"""The ``=`` menu: narrow the table to what the selected row has (its process, port, remote, path).
+
+Each choice is a filter clause, shown as the expression it adds, so the user learns the language
+while using it; choosing one ANDs it with the current expression.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from sockui.model import format as fmt
+from sockui.model.socket import InetEndpoint, SocketRecord, UnixEndpoint
+
+
+def quote(word: str) -> str:
+    """``word`` as one filter token: bare when it is plain, else single-quoted with escapes."""
+    if word and all(c.isalnum() or c in "._-/@:[]*?" for c in word):
+        return word
+    return "'" + word.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def narrowing_clauses(sock: SocketRecord) -> list[tuple[str, str]]:
+    """(filter clause, what it means) for each thing of ``sock`` a user may narrow to."""
+    clauses: list[tuple[str, str]] = []
+    for pid in sock.pids[:3]:
+        name = next((o.name for o in sock.owners if o.pid == pid), "")
+        clauses.append((f"pid {pid}", f"process {pid} {fmt.safe(name)}"))
+    if sock.owners:
+        name = sock.owners[0].name
+        clauses.append((f"proc {quote(name)}", f"every process named {fmt.safe(name)}"))
+    if isinstance(sock.local, InetEndpoint):
+        clauses.append((f"port {sock.local.port}", f"port {sock.local.port}, either end"))
+    if isinstance(sock.remote, InetEndpoint):
+        clauses.append((f"dst {sock.remote.address}", f"remote address {sock.remote.address}"))
+    for end in (sock.local, sock.remote):
+        if isinstance(end, UnixEndpoint) and end.path is not None:
+            clauses.append((f"path {quote(end.path)}", f"UNIX path {fmt.safe(end.path)}"))
+    clauses.append((f"state {sock.state.lower().replace('_', '-')}", f"state {sock.state}"))
+    return list(dict.fromkeys(clauses))
+
+
+def narrowed(expression: str, clause: str) -> str:
+    """The expression with ``clause`` ANDed on."""
+    if not expression.strip():
+        return clause
+    return f"({expression}) and {clause}"
+
+
+class NarrowScreen(ModalScreen[str | None]):
+    """Dismisses with the filter clause chosen, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,equals_sign", "close", "Close")]
+
+    def __init__(self, sock: SocketRecord) -> None:
+        super().__init__()
+        self.clauses = narrowing_clauses(sock)
+
+    def compose(self) -> ComposeResult:
+        """The choices, each showing the clause it adds."""
+        with Vertical(id="narrow-box"):
+            yield Static(Text("Narrow the table to this row's…", style="bold"), id="narrow-title")
+            options = []
+            for index, (clause, meaning) in enumerate(self.clauses):
+                label = Text(meaning)
+                label.append(f"   {fmt.safe(clause)}", style="dim")
+                options.append(Option(label, id=str(index)))
+            yield OptionList(*options, id="narrow-options")
+            yield Static(Text("enter: add to the filter   esc: close", style="dim"))
+
+    def on_mount(self) -> None:
+        """Keyboard first: the list has focus, its first choice highlighted."""
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Enter: this clause."""
+        event.stop()
+        if event.option.id is not None:
+            self.dismiss(self.clauses[int(event.option.id)][0])
+
+    def action_close(self) -> None:
+        """Nothing chosen."""
+        self.dismiss(None)
