@@ -9,9 +9,11 @@ covered). Workers and the loop only post messages; they never touch widgets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
@@ -19,8 +21,10 @@ from sockui.collect.details import SystemDetails
 from sockui.collect.loop import RefreshLoop, SnapshotSource
 from sockui.collect.snapshot import Collector
 from sockui.commands import ActionCommands
+from sockui.config import Config, save_config
 from sockui.messages import CollectFailed, SnapshotReady
 from sockui.model import format as fmt
+from sockui.model.columns import TITLES
 from sockui.model.filters import parse
 from sockui.model.process import DetailSource
 from sockui.model.services import NO_SERVICES, ServiceTable
@@ -54,13 +58,34 @@ class SockuiApp(App[int]):
         services: ServiceTable = NO_SERVICES,
         source: Callable[[], SnapshotSource] | None = None,
         details: DetailSource | None = None,
+        config: Config | None = None,
+        config_file: Path | None = None,
     ) -> None:
+        """Set the app up.
+
+        Args:
+            filter_text: the expression to start with (``--filter``), already known to parse.
+            interval: seconds between refreshes.
+            read_only: no kill/close actions.
+            resolve: reverse DNS for remote addresses in the detail pane.
+            services: port names (from /etc/services).
+            source: builds the snapshot source (tests pass scripted ones).
+            details: answers the detail views' questions (tests pass fakes).
+            config: remembered columns and sort; None: defaults, and nothing is saved.
+            config_file: where to save changes to ``config`` (None: the default place).
+        """
         super().__init__()
         self.interval = interval
         self.read_only = read_only
-        self.main = MainScreen(
-            ViewState(filter=parse(filter_text, services)), services, details or SystemDetails(resolve)
-        )
+        self.config = config
+        self._config_file = config_file
+        view = ViewState(filter=parse(filter_text, services))
+        columns = TITLES
+        if config is not None:
+            if config.sort_column in TITLES:
+                view = replace(view, sort_column=config.sort_column, sort_reverse=config.sort_reverse)
+            columns = config.columns or TITLES
+        self.main = MainScreen(view, services, details or SystemDetails(resolve), columns)
         self.loop: RefreshLoop[SnapshotReady] = RefreshLoop(
             source or (lambda: Collector(services=services)),
             interval=interval,
@@ -125,6 +150,19 @@ class SockuiApp(App[int]):
         self.loop.hold(not message.live)
         if message.live and message.now:
             self.loop.refresh_now()
+
+    @on(MainScreen.PreferencesChanged)
+    def _preferences_changed(self, message: MainScreen.PreferencesChanged) -> None:
+        if self.config is None:
+            return  # --no-config: neither read nor written
+        self.config = Config(message.columns, message.sort_column, message.sort_reverse)
+        self._save_config(self.config)
+
+    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
+    def _save_config(self, config: Config) -> None:
+        error = save_config(config, self._config_file)
+        if error is not None:
+            self.call_from_thread(self.notify, error, severity="warning", markup=False)
 
     def refresh_now(self) -> None:
         """Collect at once (or right after the refresh in flight)."""

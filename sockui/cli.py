@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sockui import __version__
 from sockui.collect.services import load_services
 from sockui.model import coverage, export
+from sockui.model.filter_help import filter_help_text
 from sockui.model.filters import Filter, FilterError, parse
 
 EXIT_USAGE = 2
@@ -34,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sockui",
         description="Explore every socket on this machine: who owns it and what is on the other end.",
-        epilog="Without --once, sockui opens the interactive terminal UI.",
+        epilog=(
+            "Without --once, sockui opens the interactive terminal UI (? there lists the keys).\n\n"
+            "filter expressions (--filter, and / in the UI):\n" + filter_help_text()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     fmt = p.add_mutually_exclusive_group()
@@ -50,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resolve", action="store_true", help="reverse-resolve remote addresses (off by default)")
     p.add_argument("--read-only", action="store_true", help="disable kill and close actions")
+    p.add_argument(
+        "--no-config",
+        action="store_true",
+        help="ignore the remembered columns and sort (~/.config/sockui/config.json) and save nothing",
+    )
     p.add_argument("--version", action="version", version=f"sockui {__version__}")
     return p
 
@@ -95,13 +105,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.once or args.json or args.csv:
         return run_once(args, flt)
     from sockui.app import SockuiApp
+    from sockui.config import Config, load_config
+    from sockui.model.columns import TITLES
 
+    config: Config | None = None
+    if not args.no_config:
+        config, warning = load_config(valid_titles=TITLES)
+        if warning:
+            print(f"sockui: {warning}", file=sys.stderr)
     app = SockuiApp(
         filter_text=args.filter,
         interval=args.interval,
         read_only=args.read_only,
         resolve=args.resolve,
         services=services,
+        config=config,
     )
     app.run()
     return app.return_code or 0

@@ -93,7 +93,8 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef(
         "Local",
         lambda s, u: local_cell(s),
-        lambda s, u: (endpoint_order(s.local), endpoint_order(s.remote)),
+        # A listener before the connections it accepted (no remote end first).
+        lambda s, u: (endpoint_order(s.local), s.remote is not None, endpoint_order(s.remote)),
     ),
     ColumnDef(
         "Remote",

@@ -13,7 +13,7 @@ def hidden_owners_reason(snapshot: Snapshot) -> str:
     """Why owners are hidden, in a few words (for the status bar)."""
     if snapshot.euid == 0:
         return "unreadable even by root"
-    return "not root"
+    return "unreadable without root"
 
 
 def privilege_note(snapshot: Snapshot) -> str | None:

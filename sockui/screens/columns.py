@@ -48,6 +48,8 @@ class ColumnsScreen(ModalScreen[tuple[str, ...] | None]):
         super().__init__()
         self.all_titles = all_titles
         self.shown = frozenset(shown) | frozenset(MANDATORY)
+        #: What the message line says ('' for nothing).
+        self.message = ""
 
     def compose(self) -> ComposeResult:
         """A title, the list of columns, a line for messages and a line of keys."""
@@ -86,10 +88,12 @@ class ColumnsScreen(ModalScreen[tuple[str, ...] | None]):
                 event.selection_list.select(title)
                 self.say(f"{title} is always shown.")
                 return
-        self.say("")
+        if self.message == EMPTY_CHOICE and selected:
+            self.say("")
 
     def say(self, message: str) -> None:
         """Show ``message`` (plain text) above the keys."""
+        self.message = message
         self.query_one("#columns-message", Static).update(Text(message, style="bold"))
 
     def action_apply(self) -> None:

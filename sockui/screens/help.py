@@ -21,6 +21,8 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from sockui.model.filter_help import FILTER_SYNTAX
+
 #: (section, keys, what they do).
 HelpEntry = tuple[str, str, str]
 
@@ -99,3 +101,15 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(Text(keys), Text(what))
             for table in sections.values():
                 yield Static(table)
+            syntax = Table(
+                title="Filter expressions (/ and --filter)",
+                title_justify="left",
+                show_header=False,
+                box=None,
+                padding=(0, 2),
+            )
+            syntax.add_column(style="bold", no_wrap=True)
+            syntax.add_column()
+            for form, meaning in FILTER_SYNTAX:
+                syntax.add_row(Text(form), Text(meaning))
+            yield Static(syntax)

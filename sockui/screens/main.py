@@ -31,9 +31,11 @@ from sockui.model.services import ServiceTable
 from sockui.model.socket import Binding as SocketBinding
 from sockui.model.socket import Proto, Snapshot
 from sockui.model.view import Derived, ViewState, derive
+from sockui.screens.columns import ColumnsScreen
 from sockui.screens.help import HelpScreen, help_entries
 from sockui.screens.narrow import NarrowScreen, narrowed
 from sockui.screens.owners import OwnersScreen
+from sockui.screens.processes import ProcessesScreen
 from sockui.widgets.detail_panel import DetailPanel
 from sockui.widgets.filter_bar import FilterBar
 from sockui.widgets.find_bar import FindBar
@@ -71,6 +73,8 @@ class MainScreen(Screen[None]):
             "backspace,ctrl+o", "back", "Back", show=False, tooltip="back to where the last jump came from"
         ),
         Binding("o", "owners", "Owners", tooltip="the processes holding the socket and their other sockets"),
+        Binding("g", "processes", "Procs", tooltip="group by process: socket counts per process, expandable"),
+        Binding("C", "columns", "Columns", show=False, tooltip="choose the columns (remembered)"),
         Binding("escape", "escape", "Close", show=False, tooltip="close the innermost edit or pane"),
         Binding("space", "toggle_pause", "Pause", tooltip="pause / resume live updates"),
         Binding("question_mark", "help", "Help", tooltip="this help"),
@@ -95,15 +99,30 @@ class MainScreen(Screen[None]):
             return isinstance(message, MainScreen.RowsReady)
 
     @dataclass
+    class PreferencesChanged(Message):
+        """Columns or sort changed: worth remembering for the next run."""
+
+        columns: tuple[str, ...]
+        sort_column: str
+        sort_reverse: bool
+
+    @dataclass
     class FindDone(Message):
         """The find worker's answer: the key of the match, None when nothing matches."""
 
         key: int | None
         wrapped: bool
 
-    def __init__(self, view: ViewState, services: ServiceTable, details: DetailSource) -> None:
+    def __init__(
+        self,
+        view: ViewState,
+        services: ServiceTable,
+        details: DetailSource,
+        columns: tuple[str, ...] = TITLES,
+    ) -> None:
         super().__init__()
         self.view = view
+        self.columns = columns
         self.services = services
         self._details = details
         self.snapshot: Snapshot | None = None
@@ -134,6 +153,7 @@ class MainScreen(Screen[None]):
         self.query_one(FilterBar).display = False
         self.query_one(FindBar).display = False
         self.detail.display = False
+        self.table.set_columns(self.columns)
         self.table.focus()
         self._show_status()
 
@@ -247,6 +267,8 @@ class MainScreen(Screen[None]):
     def _set_view(self, view: ViewState, busy: str = "filtering…") -> None:
         if view == self.view:
             return
+        if (view.sort_column, view.sort_reverse) != (self.view.sort_column, self.view.sort_reverse):
+            self.post_message(self.PreferencesChanged(self.columns, view.sort_column, view.sort_reverse))
         self.view = view
         if self.snapshot is not None:
             self._busy = busy
@@ -318,6 +340,30 @@ class MainScreen(Screen[None]):
                 self._set_filter(parse(narrowed(self.view.filter.source, clause), self.services))
 
         self.app.push_screen(NarrowScreen(record), chosen)
+
+    def action_columns(self) -> None:
+        """``C``: choose the columns; the choice is remembered."""
+
+        def chosen(columns: tuple[str, ...] | None) -> None:
+            if columns is not None and columns != self.columns:
+                self.columns = columns
+                self.table.set_columns(columns)
+                self.post_message(
+                    self.PreferencesChanged(columns, self.view.sort_column, self.view.sort_reverse)
+                )
+
+        self.app.push_screen(ColumnsScreen(TITLES, self.columns), chosen)
+
+    def action_processes(self) -> None:
+        """``g``: group by process; choosing a socket there jumps to it."""
+        if self.snapshot is None:
+            return
+
+        def jump(key: int | None) -> None:
+            if key is not None:
+                self.jump_to(key, remember=True)
+
+        self.app.push_screen(ProcessesScreen(self.snapshot), jump)
 
     # -- find ----------------------------------------------------------------------------------
 

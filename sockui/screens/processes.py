@@ -29,6 +29,7 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import NodeID, TreeNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from sockui.model import coverage
 from sockui.model import format as fmt
 from sockui.model.columns import endpoint_order, proto_label
 from sockui.model.socket import Binding as SockBinding
@@ -43,12 +44,7 @@ MAX_NAME_WIDTH = 24
 MAX_USER_WIDTH = 16
 MAX_LOCAL_WIDTH = 44
 #: Binding states in label order, and their rank when sorting a process's sockets.
-STATES: tuple[SockBinding, ...] = (
-    SockBinding.LISTENING,
-    SockBinding.CONNECTED,
-    SockBinding.BOUND,
-    SockBinding.UNBOUND,
-)
+STATES: tuple[SockBinding, ...] = tuple(SockBinding)
 _RANK = {state: i for i, state in enumerate(STATES)}
 OWNERLESS_LABEL = "(no visible owner)"
 COUNTING = "counting…"
@@ -166,6 +162,8 @@ def _labels(groups: Sequence[ProcessGroup]) -> tuple[Text, ...]:
     processes = [g for g in groups if g.pid is not None]
     pid_w = max((len(str(g.pid)) for g in processes), default=1)
     name_w = min(MAX_NAME_WIDTH, max((cell_len(g.name) for g in processes), default=0))
+    if any(g.pid is None and g.total for g in groups):
+        name_w = max(name_w, cell_len(OWNERLESS_LABEL) - pid_w - 1)
     user_w = min(MAX_USER_WIDTH, max((cell_len(g.user) + 2 for g in processes if g.user), default=0))
     count_w = len(str(max((max(g.counts) for g in groups), default=0)))
     return tuple(_label(g, pid_w, name_w, user_w, count_w) for g in groups)
@@ -353,15 +351,18 @@ class ProcessesScreen(ModalScreen[int | None]):
     def _title(self) -> Text:
         sockets = len(self.snapshot.sockets)
         when = time.strftime("%H:%M:%S", time.localtime(self.snapshot.taken_at))
-        title = Text("Processes", style="bold")
+        parts = [f"{sockets} sockets", f"as of {when}"]
         if self.grouping is None:
-            title.append(f"  {COUNTING}  {sockets} sockets as of {when}")
-            return title
-        title.append(f"  {len(self.grouping.groups)} processes hold sockets  {sockets} sockets as of {when}")
-        if self.grouping.ownerless.total:
-            title.append(f"  {self.grouping.ownerless.total} with no visible owner")
+            parts.insert(0, COUNTING)
+        else:
+            parts.insert(0, f"{len(self.grouping.groups)} processes")
+            if self.grouping.ownerless.total:
+                parts.insert(2, f"{self.grouping.ownerless.total} with no visible owner")
+        title = Text("Processes", style="bold")
+        title.append(" · " + " · ".join(parts))
         if self.snapshot.hidden_owners:
-            title.append(f"  (owners of {self.snapshot.hidden_owners} may be hidden: not root)", style="dim")
+            reason = coverage.hidden_owners_reason(self.snapshot)
+            title.append(f"  (owners of {self.snapshot.hidden_owners} may be hidden: {reason})", style="dim")
         return title
 
     @on(Tree.NodeExpanded)

@@ -39,7 +39,9 @@ class Host(App[None]):
         return self.modal is not None and self.screen is self.modal
 
 
-async def wait_until(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
+async def wait_until(
+    pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = TIMEOUT
+) -> Any:
     """Let the app run until ``predicate()`` is truthy; return its value (raise at the deadline)."""
     deadline = time.monotonic() + timeout
     while True:

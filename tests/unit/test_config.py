@@ -123,15 +123,15 @@ def test_unknown_columns_are_dropped(home: Path) -> None:
     path.parent.mkdir(parents=True)
     hostile = "\x1b[31mEvil\n[bold]"
     path.write_text(
-        json.dumps({"columns": ["Remote", hostile, "Proto", "Remote", "Netns"], "sort_column": "Nope"})
+        json.dumps({"columns": ["Remote", hostile, "Proto", "Remote", "Bogus-Col"], "sort_column": "Nope"})
     )
     config, warning = load_config(path, valid_titles=TITLES)
     assert config == Config(columns=("Remote", "Proto"), sort_column=None)
-    assert warning is not None and "Netns" in warning and "Nope" in warning
+    assert warning is not None and "Bogus-Col" in warning and "Nope" in warning
     assert no_control(warning), "names from the file are escaped in the warning"
     assert r"\e[31mEvil\n[bold]" in warning
     # Without valid_titles nothing is dropped (but duplicates are).
-    assert load_config(path)[0].columns == ("Remote", hostile, "Proto", "Netns")
+    assert load_config(path)[0].columns == ("Remote", hostile, "Proto", "Bogus-Col")
     path.write_text(json.dumps({"columns": ["Gone", "Also gone"]}))
     assert load_config(path, valid_titles=TITLES)[0].columns is None, "nothing left: the default columns"
 
