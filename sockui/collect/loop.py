@@ -83,11 +83,14 @@ class RefreshLoop(Generic[T]):
         self._held = False
         self._wanted = True  # the first refresh starts at once
         self._due = 0.0
+        self._last_start: float | None = None
         self._busy = False
         #: Refreshes finished (delivered, failed or cancelled), for tests and benchmarks.
         self.completed = 0
         #: Seconds the last refresh took (collect + prepare).
         self.last_cost = 0.0
+        #: A failure that could not be reported because ``fail`` itself raised (for diagnostics).
+        self.unreported: str | None = None
 
     # -- control, from any thread ------------------------------------------------------------------
 
@@ -113,9 +116,11 @@ class RefreshLoop(Generic[T]):
             self._cond.notify_all()
 
     def set_interval(self, interval: float) -> None:
-        """Change the period from the next refresh on."""
+        """Change the period; the refresh already scheduled moves to the new one."""
         with self._cond:
             self._interval = interval
+            if self._last_start is not None:
+                self._due = self._last_start + max(interval, 2 * self.last_cost)
             self._cond.notify_all()
 
     @property
@@ -156,6 +161,7 @@ class RefreshLoop(Generic[T]):
                     self._busy = False
                     self.completed += 1
                     self.last_cost = cost
+                    self._last_start = started
                     self._due = started + max(self._interval, 2 * cost)
                     self._cond.notify_all()
         finally:
@@ -195,8 +201,18 @@ class RefreshLoop(Generic[T]):
         except CollectCancelledError:
             return
         except Exception as exc:  # noqa: BLE001 - any failure is reported; the loop must go on
-            if not self._stopping:
-                self._fail(f"{type(exc).__name__}: {exc}")
+            self._report(exc)
             return
         if not self._stopping:
-            self._deliver(result)
+            try:
+                self._deliver(result)
+            except Exception as exc:  # noqa: BLE001 - a failing receiver must not end the loop either
+                self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        if self._stopping:
+            return
+        try:
+            self._fail(f"{type(exc).__name__}: {exc}")
+        except Exception as failed:  # noqa: BLE001 - nowhere left to report to: kept, and the loop goes on
+            self.unreported = f"{type(failed).__name__}: {failed} (reporting {type(exc).__name__}: {exc})"

@@ -13,7 +13,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -152,7 +152,7 @@ class NetlinkSocket:
         # Copy out: the consumer may keep views into the payload while we refill the buffer.
         return bytes(self._buf[:n])
 
-    def dump(self, request: bytes) -> Iterator[memoryview]:
+    def dump(self, request: bytes) -> Generator[memoryview, None, None]:
         """Run one dump and yield the payload of every data message.
 
         Raises :class:`NetlinkError` when the kernel refuses the request; a protocol the kernel lacks

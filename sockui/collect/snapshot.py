@@ -23,6 +23,7 @@ from sockui.collect.netlink import NetlinkError, NetlinkSocket
 from sockui.collect.proc_net import read_raw
 from sockui.collect.procfs import OwnerMap, netns_of
 from sockui.collect.services import load_services
+from sockui.collect.sockns import socket_netns
 from sockui.collect.unix_diag import UnixSocket
 from sockui.model.binding import UNCONN, inet_state, unix_state
 from sockui.model.kernel import (
@@ -116,6 +117,8 @@ class Collector:
         self._raw_from_proc: set[int] = set()
         self._addrs = inet_diag.AddressCache()
         self._cancelled = threading.Event()
+        #: inode -> network namespace of sockets found only through fd tables (see _netns_of).
+        self._socket_netns: dict[int, int] = {}
 
     def close(self) -> None:
         """Release the netlink socket."""
@@ -394,12 +397,13 @@ class Collector:
         elsewhere = 0
         owners = self._owners
         own_netns = self._netns
-        for inode in list(owners.socket_inodes()):
-            if inode in live:
-                continue
+        candidates = [inode for inode in owners.socket_inodes() if inode not in live]
+        # Forget the namespaces of sockets no longer held (their inode numbers may come back).
+        self._socket_netns = {i: self._socket_netns[i] for i in candidates if i in self._socket_netns}
+        for inode in candidates:
             holders = owners.owners(inode)
             name = owners.protocol_name(inode) or ""
-            if own_netns and all(owners.netns(h.pid) not in (0, own_netns) for h in holders):
+            if own_netns and self._netns_of(inode, holders) not in (0, own_netns):
                 elsewhere += name in _LISTED_KINDS
                 continue
             kind = _UNBOUND_KINDS.get(name)
@@ -421,6 +425,23 @@ class Collector:
                 )
             )
         return records, elsewhere
+
+    def _netns_of(self, inode: int, holders: tuple[Owner, ...]) -> int:
+        """The network namespace a socket in none of our tables belongs to (0: unknown).
+
+        Asked of the socket itself when we may (root); else the holders' namespace, which is the
+        socket's unless it was passed across namespaces. Cached: a socket never changes namespace.
+        """
+        known = self._socket_netns.get(inode)
+        if known is not None:
+            return known
+        for holder in holders:
+            found = socket_netns(holder.pid, holder.fd)
+            if found is not None:
+                self._socket_netns[inode] = found
+                return found
+        spaces = {self._owners.netns(h.pid) for h in holders}
+        return spaces.pop() if len(spaces) == 1 else 0
 
     def _user_names(self, records: Iterable[SocketRecord]) -> dict[int, str]:
         """Uid -> name for the uids in this snapshot; NSS lookups are cached (they can be slow)."""

@@ -33,6 +33,7 @@ _LAYOUT: tuple[tuple[str, int, str], ...] = (
     ("bytes_received", 128, "Q"),
     ("segs_out", 136, "I"),
     ("segs_in", 140, "I"),
+    ("notsent_bytes", 144, "I"),
     ("min_rtt_us", 148, "I"),
     ("delivery_rate", 160, "Q"),
     ("busy_time_us", 168, "Q"),
@@ -72,6 +73,7 @@ class TcpInfo:
     bytes_received: int | None = None
     segs_out: int | None = None
     segs_in: int | None = None
+    notsent_bytes: int | None = None
     min_rtt_us: int | None = None
     delivery_rate: int | None = None
     busy_time_us: int | None = None

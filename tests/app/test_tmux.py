@@ -38,7 +38,7 @@ def filtered_to(tmux: Tmux, port: int) -> list[str] | None:
     """The table's lines once the filter ``port PORT`` is in force (in the status line and in every
     row) and our listener is shown."""
     lines = tmux.capture().splitlines()
-    header = next((i for i, line in enumerate(lines) if re.match(r"Proto\s+State", line)), None)
+    header = next((i for i, line in enumerate(lines) if re.match(r"\s*Proto\s+State", line)), None)
     if header is None or not any(f"port {port}" in line for line in lines[:header]):
         return None
     rows = [line for line in lines[header + 1 : -1] if line.strip()]

@@ -13,15 +13,18 @@ fixture kills and reaps the child whatever happens.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +166,50 @@ def test_collector_counts_other_namespaces(netns_child: NetnsChild) -> None:
     assert snapshot.other_netns >= len(theirs)
     note = netns_note(snapshot)
     assert note is not None and note.startswith(f"{snapshot.other_netns} sockets held by")
+
+
+_PASS_CHILD = r"""
+import array, socket, sys
+listener = socket.create_server(("127.0.0.1", 0))
+link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+link.connect(sys.argv[1])
+link.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [listener.fileno()]))])
+sys.stdin.read()
+"""
+
+
+def test_socket_passed_into_our_namespace_is_still_the_other_ones(tmp_path: Path) -> None:
+    """A listener made in another namespace and passed (SCM_RIGHTS) to this process: its holder is in
+    our namespace, the socket is not. Judging by the holder would call it "unbound"; sockui asks the
+    socket itself (pidfd_getfd + SIOCGSKNS) and counts it as another namespace's."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare (util-linux) to make a network namespace")
+    path = str(tmp_path / "pass.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    child = subprocess.Popen(
+        ["unshare", "--net", "--", sys.executable, "-c", _PASS_CHILD, path],
+        stdin=subprocess.PIPE,
+    )
+    passed: socket.socket | None = None
+    conn: socket.socket | None = None
+    try:
+        server.settimeout(30)
+        conn, _ = server.accept()
+        conn.settimeout(30)
+        _msg, ancillary, _flags, _addr = conn.recvmsg(1, socket.CMSG_LEN(4))
+        fds = array.array("i")
+        fds.frombytes(ancillary[0][2][:4])
+        passed = socket.socket(fileno=fds[0])
+        inode = os.fstat(passed.fileno()).st_ino
+        _stop(child)  # now this process is the only holder
+        with Collector() as collector:
+            snapshot = collector.collect()
+        assert [r for r in snapshot.sockets if r.inode == inode] == [], "listed as one of ours"
+        assert snapshot.other_netns >= 1
+    finally:
+        _stop(child)
+        for sock in (passed, conn, server):
+            if sock is not None:
+                sock.close()
