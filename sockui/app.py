@@ -16,20 +16,24 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 
 from sockui.collect.details import SystemDetails
+from sockui.collect.follow import FollowPoller
 from sockui.collect.loop import RefreshLoop, SnapshotSource
 from sockui.collect.snapshot import Collector
 from sockui.commands import ActionCommands
 from sockui.config import Config, save_config
-from sockui.messages import CollectFailed, SnapshotReady
+from sockui.messages import CollectFailed, FollowObserved, SnapshotReady
 from sockui.model import format as fmt
 from sockui.model.columns import TITLES
 from sockui.model.filters import parse
+from sockui.model.follow import FlowId, FollowStore
 from sockui.model.process import DetailSource
 from sockui.model.services import NO_SERVICES, ServiceTable
 from sockui.model.socket import Snapshot
 from sockui.model.view import ViewState, derive
+from sockui.screens.follow import FollowListScreen, FollowScreen, Unfollow
 from sockui.screens.main import MainScreen
 
 __all__ = ["SnapshotSource", "SockuiApp"]
@@ -95,6 +99,9 @@ class SockuiApp(App[int]):
         )
         self.snapshots_applied = 0
         self._warned: set[str] = set()
+        #: Followed sockets: their timelines (UI thread) and the poller that looks at them.
+        self.follows = FollowStore()
+        self.poller = FollowPoller(lambda observations: self._post(FollowObserved(observations)))
 
     @property
     def paused(self) -> bool:
@@ -107,17 +114,19 @@ class SockuiApp(App[int]):
         self.loop.start()
 
     def on_unmount(self) -> None:
-        """Stop the loop: a refresh in flight is cancelled, the collector closed by its thread."""
+        """Stop the threads: a refresh in flight is cancelled, the collector closed by its thread."""
         self.loop.stop()
+        self.poller.stop()
 
     async def action_quit(self) -> None:
         """``q``: quit at once, even in the middle of a multi-second refresh."""
         self.loop.stop(timeout=0)
+        self.poller.stop(timeout=0)
         await super().action_quit()
 
     # -- the refresh loop ----------------------------------------------------------------------
 
-    def _post(self, message: SnapshotReady | CollectFailed) -> None:
+    def _post(self, message: Message) -> None:
         """From the loop's thread (post_message is thread-safe)."""
         self.post_message(message)
 
@@ -136,6 +145,7 @@ class SockuiApp(App[int]):
             return  # a refresh that was running when the user paused: keep the picture still
         self.main.apply_snapshot(message.snapshot, message.derived)
         self.snapshots_applied += 1
+        self.follows.observe_snapshot(message.snapshot)
         for note in message.snapshot.warnings:
             if note not in self._warned:  # degraded data is said once, not every second
                 self._warned.add(note)
@@ -150,6 +160,35 @@ class SockuiApp(App[int]):
         self.loop.hold(not message.live)
         if message.live and message.now:
             self.loop.refresh_now()
+
+    # -- followed sockets ----------------------------------------------------------------------
+
+    @on(MainScreen.FollowRequested)
+    def _follow_requested(self, message: MainScreen.FollowRequested) -> None:
+        flow = FlowId.of(message.record)
+        self.follows.add(flow)
+        self.poller.follow(flow)
+        self.push_screen(FollowScreen(self.follows, flow))
+
+    @on(MainScreen.FollowListRequested)
+    def _follow_list_requested(self) -> None:
+        def chosen(flow: FlowId | None) -> None:
+            if flow is not None:
+                self.push_screen(FollowScreen(self.follows, flow))
+
+        self.push_screen(FollowListScreen(self.follows), chosen)
+
+    @on(FollowObserved)
+    def _follow_observed(self, message: FollowObserved) -> None:
+        self.follows.observe(message.observations)
+        for screen in self.screen_stack:
+            if isinstance(screen, FollowScreen):
+                screen.refresh_view()
+
+    @on(Unfollow)
+    def _unfollow(self, message: Unfollow) -> None:
+        self.follows.remove(message.flow)
+        self.poller.unfollow(message.flow)
 
     @on(MainScreen.PreferencesChanged)
     def _preferences_changed(self, message: MainScreen.PreferencesChanged) -> None:

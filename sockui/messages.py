@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from sockui.model.follow import Observation
 from sockui.model.socket import Snapshot
 from sockui.model.view import Derived
 
@@ -32,3 +33,10 @@ class CollectFailed(Message):
     """A refresh failed; the previous snapshot stays on screen."""
 
     error: str
+
+
+@dataclass
+class FollowObserved(Message):
+    """One round of exact looks at the followed sockets (from the follow poller's thread)."""
+
+    observations: list[Observation]

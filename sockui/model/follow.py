@@ -139,6 +139,8 @@ class FollowTimeline:
     owners: str = ""
     #: A listener's clients seen while followed (key -> when first seen).
     clients: dict[int, float] = field(default_factory=dict)
+    #: Whether a snapshot has been seen since the follow began (clients before it are not news).
+    snapshot_seen: bool = False
     error: str | None = None
 
     @property
@@ -154,7 +156,14 @@ class FollowTimeline:
         return decode(self.last_info.tcp_info)
 
     def _event(self, when: float, text: str) -> None:
-        self.events.append(Event(when, text))
+        # Looks and snapshots arrive from two threads with their own clocks: keep the timeline in
+        # time order (nearly always an append).
+        event = Event(when, text)
+        if not self.events or self.events[-1].time <= when:
+            self.events.append(event)
+            return
+        ordered = sorted([*self.events, event], key=lambda e: e.time)
+        self.events = deque(ordered, maxlen=MAX_EVENTS)
 
     def observe(self, obs: Observation) -> None:
         """Take one look into account: state changes, close, a new incarnation, the rates."""
@@ -211,10 +220,15 @@ class FollowTimeline:
             self._event(snapshot.taken_at, f"owners: {owners}")
             self.owners = owners
         if self.flow.listening:
-            for client in snapshot.index.clients_of(sock):
+            clients = snapshot.index.clients_of(sock)
+            if not self.snapshot_seen:
+                self.clients.update(dict.fromkeys((c.key for c in clients), snapshot.taken_at))
+                self._event(snapshot.taken_at, f"{len(clients)} connection(s) accepted before the follow")
+            for client in clients:
                 if client.key not in self.clients:
                     self.clients[client.key] = snapshot.taken_at
                     self._event(snapshot.taken_at, f"accepted {fmt.endpoint(client.remote) or '*'}")
+        self.snapshot_seen = True
 
     def rates(self) -> tuple[list[float], list[float]]:
         """Send and receive rates (bytes/s) of the samples, oldest first, for the sparklines."""
@@ -227,3 +241,45 @@ class FollowTimeline:
 def record_label(sock: SocketRecord) -> str:
     """The label a row would get if followed (for messages)."""
     return f"{proto_label(sock)} {FlowId.of(sock).label().split(' ', 1)[1]}"
+
+
+class FollowStore:
+    """Every followed socket's timeline, in the order they were followed (UI thread only)."""
+
+    def __init__(self) -> None:
+        self._timelines: dict[FlowId, FollowTimeline] = {}
+
+    def add(self, flow: FlowId) -> FollowTimeline:
+        """Follow ``flow`` (again: its timeline is kept)."""
+        timeline = self._timelines.get(flow)
+        if timeline is None:
+            timeline = self._timelines[flow] = FollowTimeline(flow)
+        return timeline
+
+    def remove(self, flow: FlowId) -> None:
+        """Stop following ``flow``; its timeline goes."""
+        self._timelines.pop(flow, None)
+
+    def get(self, flow: FlowId) -> FollowTimeline | None:
+        """The timeline of ``flow`` if it is followed."""
+        return self._timelines.get(flow)
+
+    @property
+    def timelines(self) -> list[FollowTimeline]:
+        """Every timeline, oldest follow first."""
+        return list(self._timelines.values())
+
+    def __len__(self) -> int:
+        return len(self._timelines)
+
+    def observe(self, observations: list[Observation]) -> None:
+        """One round of looks from the poller."""
+        for obs in observations:
+            timeline = self._timelines.get(obs.flow)
+            if timeline is not None:
+                timeline.observe(obs)
+
+    def observe_snapshot(self, snapshot: Snapshot) -> None:
+        """Owners and clients, from the table's snapshot (a few lookups per followed socket)."""
+        for timeline in self._timelines.values():
+            timeline.observe_snapshot(snapshot)

@@ -103,3 +103,17 @@ def user_column(sock: SocketRecord, users: Mapping[int, str]) -> str:
         return ""
     name = users.get(sock.uid)
     return safe(name) if name is not None else str(sock.uid)
+
+
+def human_bytes(count: float) -> str:
+    """``1.5 MB``, ``900 B``: decimal units, as network tools count."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_rate(bytes_per_second: float | None) -> str:
+    """``12.3 MB/s``; ``-`` when unknown."""
+    return "-" if bytes_per_second is None else human_bytes(bytes_per_second) + "/s"

@@ -29,7 +29,7 @@ from sockui.model.filters import Filter, parse
 from sockui.model.process import DetailSource
 from sockui.model.services import ServiceTable
 from sockui.model.socket import Binding as SocketBinding
-from sockui.model.socket import Proto, Snapshot
+from sockui.model.socket import Proto, Snapshot, SocketRecord
 from sockui.model.view import Derived, ViewState, derive
 from sockui.screens.columns import ColumnsScreen
 from sockui.screens.help import HelpScreen, help_entries
@@ -74,6 +74,10 @@ class MainScreen(Screen[None]):
         ),
         Binding("o", "owners", "Owners", tooltip="the processes holding the socket and their other sockets"),
         Binding("g", "processes", "Procs", tooltip="group by process: socket counts per process, expandable"),
+        Binding(
+            "f", "follow", "Follow", tooltip="follow this socket live: states, TCP internals, throughput"
+        ),
+        Binding("F", "followed", "Followed", show=False, tooltip="the followed sockets"),
         Binding("C", "columns", "Columns", show=False, tooltip="choose the columns (remembered)"),
         Binding("escape", "escape", "Close", show=False, tooltip="close the innermost edit or pane"),
         Binding("space", "toggle_pause", "Pause", tooltip="pause / resume live updates"),
@@ -97,6 +101,16 @@ class MainScreen(Screen[None]):
         def can_replace(self, message: Message) -> bool:
             """Only the rows for the latest view matter."""
             return isinstance(message, MainScreen.RowsReady)
+
+    @dataclass
+    class FollowRequested(Message):
+        """``f``: follow this socket (the app owns the followed sockets and their poller)."""
+
+        record: SocketRecord
+
+    @dataclass
+    class FollowListRequested(Message):
+        """``F``: show the followed sockets."""
 
     @dataclass
     class PreferencesChanged(Message):
@@ -220,8 +234,8 @@ class MainScreen(Screen[None]):
         self.post_message(self.LiveChanged(not self.paused and not self._suspended, now))
 
     def on_screen_suspend(self, event: ScreenSuspend) -> None:
-        """Another screen covers this one: nobody sees the table, so hold the refreshes."""
-        self._suspended = True
+        """Another screen covers this one: hold the refreshes, unless that screen lives on them."""
+        self._suspended = not getattr(self.app.screen, "LIVE", False)
         self._post_live()
 
     def on_screen_resume(self, event: ScreenResume) -> None:
@@ -353,6 +367,16 @@ class MainScreen(Screen[None]):
                 )
 
         self.app.push_screen(ColumnsScreen(TITLES, self.columns), chosen)
+
+    def action_follow(self) -> None:
+        """``f``: follow the selected socket over time."""
+        record = self.table.cursor_record
+        if record is not None:
+            self.post_message(self.FollowRequested(record))
+
+    def action_followed(self) -> None:
+        """``F``: the followed sockets."""
+        self.post_message(self.FollowListRequested())
 
     def action_processes(self) -> None:
         """``g``: group by process; choosing a socket there jumps to it."""
