@@ -7,6 +7,7 @@ User input only changes a :class:`ViewState`; the rows are re-derived from the c
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -69,6 +70,9 @@ class ViewState:
 
 Cancelled = Callable[[], bool]
 
+#: Numbers for Derived results (see ``Derived.serial``).
+_SERIALS = itertools.count(1)
+
 #: Records filtered between two looks at ``cancelled``: ~5 ms of work at worst.
 _CHUNK = 8192
 
@@ -129,14 +133,18 @@ class Derived:
     #: Key -> index in ``rows``.
     positions: dict[int, int]
     counts: Counts
-    #: What this was diffed against; None: no diff (first snapshot, or a new view), no highlights.
-    base: Derived | None = None
+    #: The :attr:`serial` of what this was diffed against; None: no diff (first snapshot, a new
+    #: view), no highlights. A number, not a reference: each Derived holding its base would keep
+    #: every snapshot ever taken alive, one chain link per refresh.
+    base_serial: int | None = None
     #: Keys that were not in ``base``.
     new: frozenset[int] = frozenset()
     #: Keys whose state differs from ``base``.
     changed: frozenset[int] = frozenset()
     #: Keys shown although their socket is gone from the snapshot (closed since ``base``).
     closed: frozenset[int] = frozenset()
+    #: Identifies this result (see ``base_serial``).
+    serial: int = field(default_factory=lambda: next(_SERIALS))
 
 
 class _Reversed:
@@ -200,7 +208,7 @@ def derive(
         rows,
         positions,
         counts(snapshot, shown),
-        base,
+        base.serial,
         frozenset(new),
         frozenset(changed),
         frozenset(r.key for r in gone),

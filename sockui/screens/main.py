@@ -192,7 +192,8 @@ class MainScreen(Screen[None]):
         """A new snapshot: show its rows (derived by the loop's thread), the status and the detail pane."""
         self.snapshot = snapshot
         self.error = None
-        if derived is None or derived.view != self.view or derived.base is not self.derived:
+        shown = self.derived
+        if derived is None or derived.view != self.view or derived.base_serial != (shown and shown.serial):
             # The view or the rows on screen changed while the worker ran: derive again.
             self._derive(snapshot, self.view, self.derived if derived is not None else None)
             return
@@ -203,7 +204,7 @@ class MainScreen(Screen[None]):
         derived = message.derived
         if derived.view == self.view and derived.snapshot is self.snapshot:
             self._busy = None
-            self._apply(derived, highlight=derived.base is not None)
+            self._apply(derived, highlight=derived.base_serial is not None)
 
     def _apply(self, derived: Derived, highlight: bool) -> None:
         self.derived = derived
