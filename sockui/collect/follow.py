@@ -44,11 +44,14 @@ def inet_request(flow: FlowId) -> bytes | None:
     laddr, lport, raddr, rport = _ends(flow)
     ext = inet_diag.EXT_INFO | inet_diag.EXT_CONG
     if flow.proto is Proto.TCP:
-        return inet_diag.build_exact(_family(flow), IPPROTO_TCP, laddr, lport, raddr, rport, None, ext)
-    if flow.proto is Proto.UDP:
+        request = inet_diag.build_exact(_family(flow), IPPROTO_TCP, laddr, lport, raddr, rport, None, ext)
+    elif flow.proto is Proto.UDP:
         # Swapped for UDP: the remote end in src, the local one in dst (unconnected: src empty).
-        return inet_diag.build_exact(_family(flow), IPPROTO_UDP, raddr, rport, laddr, lport, None)
-    return None
+        request = inet_diag.build_exact(_family(flow), IPPROTO_UDP, raddr, rport, laddr, lport, None)
+    else:
+        return None
+    # A socket bound to an interface is only found when the query names it (docs/sock_diag.md §6).
+    return inet_diag.with_ifindex(request, flow.ifindex) if flow.ifindex else request
 
 
 def unix_request(inode: int) -> bytes:

@@ -37,6 +37,8 @@ class FlowId:
     listening: bool = False
     #: UNIX sockets have no 4-tuple: their inode is their identity.
     inode: int = 0
+    #: The interface a socket is bound to (SO_BINDTODEVICE, scoped IPv6): exact queries must name it.
+    ifindex: int = 0
 
     @classmethod
     def of(cls, sock: SocketRecord) -> FlowId:

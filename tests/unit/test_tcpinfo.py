@@ -110,6 +110,7 @@ DECODED = {
     "bytes_received": "bytes_received",
     "segs_out": "segs_out",
     "segs_in": "segs_in",
+    "notsent_bytes": "notsent_bytes",
     "min_rtt": "min_rtt_us",
     "delivery_rate": "delivery_rate",
     "busy_time": "busy_time_us",
