@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from sockui.act.actions import SystemActions
 from sockui.collect.details import SystemDetails
 from sockui.collect.follow import FollowPoller
 from sockui.collect.loop import RefreshLoop, SnapshotSource
@@ -26,6 +27,7 @@ from sockui.commands import ActionCommands
 from sockui.config import Config, save_config
 from sockui.messages import CollectFailed, FollowObserved, SnapshotReady
 from sockui.model import format as fmt
+from sockui.model.actions import Actions
 from sockui.model.columns import TITLES
 from sockui.model.filters import parse
 from sockui.model.follow import FlowId, FollowStore
@@ -62,6 +64,7 @@ class SockuiApp(App[int]):
         services: ServiceTable = NO_SERVICES,
         source: Callable[[], SnapshotSource] | None = None,
         details: DetailSource | None = None,
+        actions: Actions | None = None,
         config: Config | None = None,
         config_file: Path | None = None,
     ) -> None:
@@ -75,6 +78,7 @@ class SockuiApp(App[int]):
             services: port names (from /etc/services).
             source: builds the snapshot source (tests pass scripted ones).
             details: answers the detail views' questions (tests pass fakes).
+            actions: kills and closes (tests pass fakes); ignored with ``read_only``.
             config: remembered columns and sort; None: defaults, and nothing is saved.
             config_file: where to save changes to ``config`` (None: the default place).
         """
@@ -89,7 +93,8 @@ class SockuiApp(App[int]):
             if config.sort_column in TITLES:
                 view = replace(view, sort_column=config.sort_column, sort_reverse=config.sort_reverse)
             columns = config.columns or TITLES
-        self.main = MainScreen(view, services, details or SystemDetails(resolve), columns)
+        acting: Actions | None = None if read_only else (actions or SystemActions())
+        self.main = MainScreen(view, services, details or SystemDetails(resolve), columns, acting)
         self.loop: RefreshLoop[SnapshotReady] = RefreshLoop(
             source or (lambda: Collector(services=services)),
             interval=interval,

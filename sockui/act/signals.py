@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 import psutil
 
+from sockui.model.actions import SIGNALS as OFFERED
+
 __all__ = [
     "SIGNALS",
     "START_TIME_PRECISION",
@@ -73,13 +75,8 @@ class SignalChoice(NamedTuple):
         return self.signal.name.removeprefix("SIG")
 
 
-#: The signals offered, in order; the first is the default.
-SIGNALS: tuple[SignalChoice, ...] = (
-    SignalChoice(signal.SIGTERM, "ask it to exit; it may clean up first (the usual way)"),
-    SignalChoice(signal.SIGINT, "interrupt it, as Ctrl+C in its terminal would"),
-    SignalChoice(signal.SIGHUP, "hang up; many daemons reload their configuration instead of exiting"),
-    SignalChoice(signal.SIGKILL, "end it at once; it cannot clean up or refuse"),
-)
+#: The signals offered, in order; the first is the default (defined once, in the model).
+SIGNALS: tuple[SignalChoice, ...] = tuple(SignalChoice(sig, meaning) for sig, _name, meaning in OFFERED)
 
 
 class ProcessHandle:

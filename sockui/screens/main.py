@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from sockui.model import coverage, describe
 from sockui.model import format as fmt
+from sockui.model.actions import Actions
 from sockui.model.columns import TITLES
 from sockui.model.filters import Filter, parse
 from sockui.model.process import DetailSource
@@ -32,6 +33,7 @@ from sockui.model.socket import Binding as SocketBinding
 from sockui.model.socket import Proto, Snapshot, SocketRecord
 from sockui.model.view import Derived, ViewState, derive
 from sockui.screens.columns import ColumnsScreen
+from sockui.screens.dialogs import CloseScreen, KillScreen
 from sockui.screens.help import HelpScreen, help_entries
 from sockui.screens.narrow import NarrowScreen, narrowed
 from sockui.screens.owners import OwnersScreen
@@ -79,6 +81,8 @@ class MainScreen(Screen[None]):
         ),
         Binding("F", "followed", "Followed", show=False, tooltip="the followed sockets"),
         Binding("C", "columns", "Columns", show=False, tooltip="choose the columns (remembered)"),
+        Binding("k", "kill", "Kill", tooltip="kill the owning process (asks first; choose the signal)"),
+        Binding("d", "close_socket", "Close", tooltip="close the socket as ss -K does (asks first)"),
         Binding("escape", "escape", "Close", show=False, tooltip="close the innermost edit or pane"),
         Binding("space", "toggle_pause", "Pause", tooltip="pause / resume live updates"),
         Binding("question_mark", "help", "Help", tooltip="this help"),
@@ -133,10 +137,13 @@ class MainScreen(Screen[None]):
         services: ServiceTable,
         details: DetailSource,
         columns: tuple[str, ...] = TITLES,
+        actions: Actions | None = None,
     ) -> None:
+        """``actions``: what kill and close use; None (``--read-only``) removes both keys."""
         super().__init__()
         self.view = view
         self.columns = columns
+        self._actions = actions
         self.services = services
         self._details = details
         self.snapshot: Snapshot | None = None
@@ -308,7 +315,9 @@ class MainScreen(Screen[None]):
         self.table.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While an input has focus, ``/`` is a character to type, not a command."""
+        """``/`` is a character to type while an input has focus; read-only has no kill or close."""
+        if action in ("kill", "close_socket") and self._actions is None:
+            return False  # gone from the keys, the footer, the help and the command palette
         return not (action == "filter" and isinstance(self.focused, Input))
 
     def action_filter(self) -> None:
@@ -368,6 +377,29 @@ class MainScreen(Screen[None]):
                 )
 
         self.app.push_screen(ColumnsScreen(TITLES, self.columns), chosen)
+
+    def action_kill(self) -> None:
+        """``k``: kill a process holding the selected socket, after confirmation."""
+        record = self.table.cursor_record
+        if record is None or self._actions is None:
+            return
+        if not record.owners:
+            self.notify("No visible process holds this socket: nothing to kill.", timeout=3)
+            return
+        self.app.push_screen(KillScreen(record, self._actions))
+
+    def action_close_socket(self) -> None:
+        """``d``: close the selected socket (SOCK_DESTROY), after confirmation."""
+        record = self.table.cursor_record
+        actions = self._actions
+        if record is None or actions is None:
+            return
+
+        def then(answer: str | None) -> None:
+            if answer == "kill" and actions is not None:
+                self.app.push_screen(KillScreen(record, actions))
+
+        self.app.push_screen(CloseScreen(record, actions), then)
 
     def action_follow(self) -> None:
         """``f``: follow the selected socket over time."""
