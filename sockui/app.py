@@ -8,6 +8,7 @@ covered). Workers and the loop only post messages; they never touch widgets.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from sockui.act import clipboard
 from sockui.act.actions import SystemActions
 from sockui.collect.details import SystemDetails
 from sockui.collect.follow import FollowPoller
@@ -194,6 +196,34 @@ class SockuiApp(App[int]):
     def _unfollow(self, message: Unfollow) -> None:
         self.follows.remove(message.flow)
         self.poller.unfollow(message.flow)
+
+    # -- copy --------------------------------------------------------------------------------------
+
+    @on(MainScreen.CopyRequested)
+    def _copy_requested(self, message: MainScreen.CopyRequested) -> None:
+        self._copy(message.text)
+
+    @work(thread=True, group="copy", exit_on_error=False)
+    def _copy(self, text: str) -> None:
+        """Every clipboard route, each with a timeout: a stuck helper cannot hang anything."""
+        deliveries = clipboard.copy(text, env=os.environ, write_terminal=self._write_terminal)
+        message = clipboard.describe(deliveries, text)
+        ok = any(d.ok for d in deliveries)
+        self.call_from_thread(self.notify, message, severity="information" if ok else "error", markup=False)
+
+    def _write_terminal(self, sequence: str) -> None:
+        """From the copy worker: write an escape sequence (OSC 52) to the terminal, on the UI thread."""
+
+        def write() -> None:
+            # No public raw-write API in Textual 8.2.8 (copy_to_clipboard builds its own OSC 52 and
+            # cannot send tmux's passthrough form): the driver writes what the terminal gets.
+            driver = self._driver
+            if driver is None:
+                raise OSError("no terminal (headless)")
+            driver.write(sequence)
+            driver.flush()
+
+        self.call_from_thread(write)
 
     @on(MainScreen.PreferencesChanged)
     def _preferences_changed(self, message: MainScreen.PreferencesChanged) -> None:

@@ -26,6 +26,7 @@ from sockui.model import coverage, describe
 from sockui.model import format as fmt
 from sockui.model.actions import Actions
 from sockui.model.columns import TITLES
+from sockui.model.copytext import quick_text
 from sockui.model.filters import Filter, parse
 from sockui.model.process import DetailSource
 from sockui.model.services import ServiceTable
@@ -33,6 +34,7 @@ from sockui.model.socket import Binding as SocketBinding
 from sockui.model.socket import Proto, Snapshot, SocketRecord
 from sockui.model.view import Derived, ViewState, derive
 from sockui.screens.columns import ColumnsScreen
+from sockui.screens.copy_menu import CopyChoice, CopyMenuScreen
 from sockui.screens.dialogs import CloseScreen, KillScreen
 from sockui.screens.help import HelpScreen, help_entries
 from sockui.screens.narrow import NarrowScreen, narrowed
@@ -81,6 +83,8 @@ class MainScreen(Screen[None]):
         ),
         Binding("F", "followed", "Followed", show=False, tooltip="the followed sockets"),
         Binding("C", "columns", "Columns", show=False, tooltip="choose the columns (remembered)"),
+        Binding("c", "copy", "Copy", tooltip="copy: addresses, 4-tuple, ss/tcpdump commands, JSON…"),
+        Binding("y", "copy_tuple", "Yank", show=False, tooltip="copy the 4-tuple (a listener: its address)"),
         Binding("k", "kill", "Kill", tooltip="kill the owning process (asks first; choose the signal)"),
         Binding("d", "close_socket", "Close", tooltip="close the socket as ss -K does (asks first)"),
         Binding("escape", "escape", "Close", show=False, tooltip="close the innermost edit or pane"),
@@ -111,6 +115,13 @@ class MainScreen(Screen[None]):
         """``f``: follow this socket (the app owns the followed sockets and their poller)."""
 
         record: SocketRecord
+
+    @dataclass
+    class CopyRequested(Message):
+        """Deliver ``text`` to the clipboards (the app does it off the UI thread)."""
+
+        text: str
+        label: str
 
     @dataclass
     class FollowListRequested(Message):
@@ -377,6 +388,27 @@ class MainScreen(Screen[None]):
                 )
 
         self.app.push_screen(ColumnsScreen(TITLES, self.columns), chosen)
+
+    def action_copy(self) -> None:
+        """``c``: the copy menu of the selected socket."""
+        record = self.table.cursor_record
+        if record is None:
+            return
+
+        def chosen(choice: CopyChoice | None) -> None:
+            if choice is not None:
+                self.post_message(self.CopyRequested(choice.text, choice.label))
+
+        self.app.push_screen(CopyMenuScreen(record, self._details), chosen)
+
+    def action_copy_tuple(self) -> None:
+        """``y``: copy the 4-tuple (a listener: its local address) without a menu."""
+        record = self.table.cursor_record
+        text = quick_text(record) if record is not None else None
+        if text is None:
+            self.notify("Nothing to copy here: no address.", timeout=2)
+        else:
+            self.post_message(self.CopyRequested(text, "4-tuple"))
 
     def action_kill(self) -> None:
         """``k``: kill a process holding the selected socket, after confirmation."""
