@@ -2,16 +2,20 @@
 
     python screenshots/make_screenshots.py            # writes screenshots/*.svg and *.png
 
-It starts a few child processes named like the programs they stand for (``nginx`` listening on
-loopback with ``curl`` clients, ``postgres`` with a ``psql`` client, a ``redis`` UNIX socket, a
-``dnsmasq`` UDP socket), opens sockui against the live machine with Textual's Pilot, filters to
-those processes, and saves SVG screenshots; PNGs come from ``rsvg-convert`` (Debian librsvg2-bin)
-or cairosvg when either is available. Everything it starts is stopped when it ends.
+It starts a few child processes that look like the programs they stand for: each renames itself
+(``prctl(PR_SET_NAME)``) and rewrites its command line in place (as ``setproctitle`` does), so the
+screenshots show ``nginx: master process /usr/sbin/nginx``, not an interpreter and a script path.
+``nginx`` serves on loopback and streams data to its ``curl`` clients (so the follow view has
+traffic to draw), ``postgres`` has a ``psql`` client, ``redis`` a UNIX socket, ``dnsmasq`` a UDP
+socket. sockui opens against the live machine with Textual's Pilot at 120x36, filtered to those
+processes, and saves SVGs; PNGs come from ``rsvg-convert`` (Debian librsvg2-bin) or cairosvg.
+Everything it starts is stopped when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -24,28 +28,62 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from sockui.app import SockuiApp
+from sockui.model.socket import Proto, SocketRecord
+from sockui.screens.copy_menu import CopyMenuScreen
+from sockui.screens.dialogs import KillScreen
+from sockui.screens.follow import FollowScreen
 
 HERE = Path(__file__).resolve().parent
-SIZE = (150, 38)
-NAMES = ("nginx", "curl", "postgres", "psql", "redis", "dnsmasq")
+SIZE = (120, 36)
+NAMES = ("nginx", "curl", "postgres", "psql", "redis-server", "dnsmasq")
 
-# A child: rename itself (prctl PR_SET_NAME), open its sockets, print "ready", wait for stdin EOF.
+#: Command lines the children show (what ``ps`` would say for the real programs).
+CMDLINES = {
+    "nginx": ["nginx: master process /usr/sbin/nginx", "-g", "daemon off;"],
+    "curl": ["curl", "-s", "-o", "/dev/null", "http://127.0.0.1/big.iso"],
+    "postgres": ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"],
+    "psql": ["psql", "-h", "127.0.0.1", "-U", "app", "appdb"],
+    "redis-server": ["redis-server *:0", "unixsocket", "/run/redis/redis.sock"],
+    "dnsmasq": ["dnsmasq", "--keep-in-foreground", "--listen-address=127.0.0.1"],
+}
+
+# A child: rename itself, rewrite its command line, open its sockets, print a line, wait for EOF.
 CHILD = r"""
-import ctypes, os, socket, sys, time
-role, arg = sys.argv[1], sys.argv[2]
-ctypes.CDLL(None).prctl(15, role.encode(), 0, 0, 0)
+import ctypes, json, os, socket, sys, threading, time
+role, arg, cmdline = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+ctypes.CDLL(None).prctl(15, role.encode()[:15], 0, 0, 0)
+fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (proc(5) fields 48, 49)
+raw = b"\0".join(a.encode() for a in cmdline) + b"\0"
+ctypes.memmove(start, raw[: end - start].ljust(end - start, b"\0"), end - start)
 held = []
+
+def stream(conn):
+    chunk = b"x" * 65536
+    try:
+        while True:
+            conn.sendall(chunk)
+            time.sleep(0.02)
+    except OSError:
+        pass
+
 if role in ("nginx", "postgres"):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", int(arg))); s.listen(); held.append(s)
     print(s.getsockname()[1], flush=True)
     while True:
         conn, _ = s.accept(); held.append(conn)
+        if role == "nginx":
+            threading.Thread(target=stream, args=(conn,), daemon=True).start()
 elif role in ("curl", "psql"):
-    for _ in range(2 if role == "curl" else 1):
-        held.append(socket.create_connection(("127.0.0.1", int(arg))))
+    c = socket.create_connection(("127.0.0.1", int(arg))); held.append(c)
     print("ready", flush=True)
-elif role == "redis":
+    if role == "curl":
+        def drain():
+            while c.recv(1 << 20):
+                pass
+        threading.Thread(target=drain, daemon=True).start()
+elif role == "redis-server":
     s = socket.socket(socket.AF_UNIX); s.bind(arg); s.listen(); held.append(s)
     c = socket.socket(socket.AF_UNIX); c.connect(arg); held.append(c); held.append(s.accept()[0])
     print("ready", flush=True)
@@ -55,13 +93,17 @@ elif role == "dnsmasq":
 sys.stdin.read()
 """
 
+#: Room for the rewritten command lines: the kernel's argv area is only as long as the real one.
+PADDING = "x" * 160
+
 
 class Scenario:
     """The demo processes; a context manager that always stops them."""
 
     def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[str]] = []
-        self.tmp = tempfile.mkdtemp(prefix="demo-", dir="/tmp")
+        self.procs: dict[str, list[subprocess.Popen[str]]] = {}
+        self.tmp = tempfile.mkdtemp(prefix="sockui-demo-", dir="/tmp")
+        self.ports: dict[str, str] = {}
 
     def start(self, role: str, arg: str) -> str:
         """Start one child and return the first line it prints."""
@@ -70,28 +112,37 @@ class Scenario:
             with open(script, "w") as fh:
                 fh.write(CHILD)
         proc = subprocess.Popen(
-            [sys.executable, script, role, arg],
+            [sys.executable, script, role, arg, json.dumps(CMDLINES[role]), PADDING],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        self.procs.append(proc)
+        self.procs.setdefault(role, []).append(proc)
         assert proc.stdout is not None
         return proc.stdout.readline().strip()
 
+    def stop(self, role: str) -> None:
+        """Stop the last child of ``role`` (its sockets close: a row to see closing)."""
+        proc = self.procs[role].pop()
+        proc.kill()
+        proc.wait()
+
     def __enter__(self) -> Scenario:
-        web = self.start("nginx", "0")
-        self.start("curl", web)
-        db = self.start("postgres", "0")
-        self.start("psql", db)
-        self.start("redis", os.path.join(self.tmp, "redis.sock"))
+        self.ports["nginx"] = self.start("nginx", "0")
+        self.start("curl", self.ports["nginx"])
+        self.start("curl", self.ports["nginx"])
+        self.ports["postgres"] = self.start("postgres", "0")
+        self.start("psql", self.ports["postgres"])
+        os.makedirs(os.path.join(self.tmp, "run", "redis"))
+        self.start("redis-server", os.path.join(self.tmp, "run", "redis", "redis.sock"))
         self.start("dnsmasq", "0")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for proc in self.procs:
+        procs = [p for group in self.procs.values() for p in group]
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
+        for proc in procs:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -100,7 +151,7 @@ class Scenario:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-async def wait_until(pilot: Pilot[int], ok: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(pilot: Pilot[int], ok: Callable[[], object], timeout: float = 15.0) -> None:
     """Poll the app until ``ok()`` holds (a snapshot arrived, a row is selected)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -110,41 +161,75 @@ async def wait_until(pilot: Pilot[int], ok: Callable[[], bool], timeout: float =
         await pilot.pause(0.05)
 
 
-async def shoot(
-    name: str, filter_text: str, steps: Callable[[SockuiApp, Pilot[int]], Awaitable[None]]
-) -> Path:
+Steps = Callable[[SockuiApp, Pilot[int], Scenario], Awaitable[None]]
+
+
+async def shoot(name: str, scenario: Scenario, filter_text: str, steps: Steps) -> Path:
     """Open the app, run ``steps``, save ``name``.svg."""
     app = SockuiApp(filter_text=filter_text, interval=1.0)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.snapshots_applied > 0)
-        await steps(app, pilot)
-        await pilot.pause(0.5)
+        await steps(app, pilot, scenario)
+        await pilot.pause(0.3)
         path = app.save_screenshot(filename=f"{name}.svg", path=str(HERE))
     return Path(path)
 
 
-async def main_view(app: SockuiApp, pilot: Pilot[int]) -> None:
-    """The table as it opens."""
+def row_of(app: SockuiApp, name: str, proto: Proto = Proto.TCP, listening: bool = False) -> SocketRecord:
+    """The first row owned by ``name`` (a listener or not)."""
+    for record in app.main.table.records():
+        is_listener = record.state == "LISTEN"
+        owned = bool(record.owners) and record.owners[0].name == name
+        if owned and record.proto is proto and is_listener == listening:
+            return record
+    raise RuntimeError(f"no {name} row")
 
 
-async def detail_view(app: SockuiApp, pilot: Pilot[int]) -> None:
+async def main_view(app: SockuiApp, pilot: Pilot[int], scenario: Scenario) -> None:
+    """The table with its markers: a new curl (+), a psql that went away (-)."""
+    applied = app.snapshots_applied
+    scenario.start("curl", scenario.ports["nginx"])
+    scenario.stop("psql")
+    await wait_until(pilot, lambda: app.snapshots_applied > applied)
+    app.main.table.move_to_key(row_of(app, "nginx", listening=True).key)
+
+
+async def detail_view(app: SockuiApp, pilot: Pilot[int], scenario: Scenario) -> None:
     """A curl client selected, detail pane open: its local pair is nginx's accepted socket."""
-    table = app.main.table
-    records = table.records()
-    for record in records:
-        if record.owners and record.owners[0].name == "curl" and record.proto.value == "tcp":
-            table.move_to_key(record.key)
-            break
-    else:
-        raise RuntimeError(f"no curl row among {len(records)} rows")
+    app.main.table.move_to_key(row_of(app, "curl").key)
     await pilot.press("enter")
     await wait_until(pilot, lambda: "Owner" in str(app.main.query_one("#detail-owners").render()))
 
 
-async def filtered_view(app: SockuiApp, pilot: Pilot[int]) -> None:
-    """Only listeners, of TCP and UNIX."""
+async def filtered_view(app: SockuiApp, pilot: Pilot[int], scenario: Scenario) -> None:
+    """Only listeners, UDP hidden."""
     await pilot.press("b")
     await pilot.press("u")
+
+
+async def follow_view(app: SockuiApp, pilot: Pilot[int], scenario: Scenario) -> None:
+    """Nginx's side of a download, followed: states, TCP internals, throughput."""
+    app.main.table.move_to_key(row_of(app, "nginx").key)
+    await pilot.press("f")
+    await wait_until(pilot, lambda: isinstance(app.screen, FollowScreen))
+    screen = app.screen
+    assert isinstance(screen, FollowScreen)
+    await wait_until(pilot, lambda: screen.timeline is not None and len(screen.timeline.samples) > 30)
+
+
+async def copy_menu(app: SockuiApp, pilot: Pilot[int], scenario: Scenario) -> None:
+    """The copy menu of a curl connection."""
+    app.main.table.move_to_key(row_of(app, "curl").key)
+    await pilot.press("c")
+    await wait_until(pilot, lambda: isinstance(app.screen, CopyMenuScreen))
+    await pilot.pause(0.5)
+
+
+async def kill_dialog(app: SockuiApp, pilot: Pilot[int], scenario: Scenario) -> None:
+    """The kill dialog for postgres (not confirmed)."""
+    app.main.table.move_to_key(row_of(app, "postgres", listening=True).key)
+    await pilot.press("k")
+    await wait_until(pilot, lambda: isinstance(app.screen, KillScreen) and bool(app.screen.choices))
 
 
 def to_png(svg: Path) -> Path | None:
@@ -164,12 +249,17 @@ def to_png(svg: Path) -> Path | None:
 def main() -> int:
     """Build the scenario, take the screenshots, convert them."""
     procs = " or ".join(f"proc {n}" for n in NAMES)
-    with Scenario():
-        shots = [
-            asyncio.run(shoot("main", procs, main_view)),
-            asyncio.run(shoot("detail", procs, detail_view)),
-            asyncio.run(shoot("filtered", procs, filtered_view)),
-        ]
+    shots: list[Path] = []
+    for name, steps in (
+        ("detail", detail_view),
+        ("filtered", filtered_view),
+        ("follow", follow_view),
+        ("copy", copy_menu),
+        ("kill", kill_dialog),
+        ("main", main_view),
+    ):
+        with Scenario() as scenario:
+            shots.append(asyncio.run(shoot(name, scenario, procs, steps)))
     for svg in shots:
         png = to_png(svg)
         print(

@@ -50,6 +50,11 @@ def process_info(pid: int) -> ProcessInfo:
         return ProcessInfo(pid, gone=True, note="process has exited")
     except (psutil.Error, OSError) as exc:
         return ProcessInfo(pid, gone=False, note=f"cannot read: {type(exc).__name__}")
+    if cmdline:
+        # Programs that rewrite their argv in place (setproctitle: nginx, postgres...) leave NUL
+        # padding behind, which reads as a tail of empty arguments.
+        while cmdline and not cmdline[-1]:
+            cmdline.pop()
     return ProcessInfo(
         pid,
         gone=False,

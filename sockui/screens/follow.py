@@ -125,18 +125,20 @@ class FollowScreen(Screen[None]):
         self.flow = flow
 
     def compose(self) -> ComposeResult:
-        """Headline, timeline beside the internals, the two sparklines."""
+        """Headline; the timeline on the left; internals and the two sparklines on the right."""
         with Vertical(id="follow-box"):
             yield Static("", id="follow-title", markup=False)
             with Horizontal(id="follow-body"):
                 with VerticalScroll(id="follow-events-box"):
                     yield Static("", id="follow-events", markup=False)
-                yield Static("", id="follow-internals", markup=False)
-            for direction in ("send", "recv"):
-                with Horizontal(classes="follow-rate"):
-                    yield Static(direction, classes="follow-rate-label")
-                    yield Sparkline([0.0], id=f"follow-{direction}", classes="follow-spark")
-                    yield Static("", id=f"follow-{direction}-now", classes="follow-rate-now", markup=False)
+                with Vertical(id="follow-right"):
+                    yield Static("", id="follow-internals", markup=False)
+                    for direction in ("send", "recv"):
+                        with Vertical(classes="follow-rate"):
+                            yield Static(
+                                "", id=f"follow-{direction}-now", classes="follow-rate-now", markup=False
+                            )
+                            yield Sparkline([0.0], id=f"follow-{direction}", classes="follow-spark")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -158,6 +160,10 @@ class FollowScreen(Screen[None]):
         self.query_one("#follow-title", Static).update(headline(timeline, position, len(timelines)))
         events = self.query_one("#follow-events", Static)
         events.update(events_text(timeline))
+        self.query_one("#follow-events-box", VerticalScroll).border_title = "timeline"
+        self.query_one("#follow-internals", Static).border_title = (
+            "TCP internals" if timeline.info is not None else "numbers"
+        )
         self.query_one("#follow-events-box", VerticalScroll).scroll_end(animate=False)
         self.query_one("#follow-internals", Static).update(internals_text(timeline))
         flow = timeline.flow
@@ -175,8 +181,10 @@ class FollowScreen(Screen[None]):
             # A flat series would be drawn as full bars (Sparkline scales min..max): show none.
             spark.display = peak > 0
             spark.data = data or [0.0]
-            label = f"{fmt.human_rate(now)}  (peak {fmt.human_rate(peak)})"
-            self.query_one(f"#follow-{direction}-now", Static).update(Text(label))
+            label = Text(f"{direction:<5}", style="bold")
+            label.append(f"{fmt.human_rate(now):>12}", style="bold")
+            label.append(f"   peak {fmt.human_rate(peak)} over the last {len(data) / 4:.0f} s", style="dim")
+            self.query_one(f"#follow-{direction}-now", Static).update(label)
 
     def action_back(self) -> None:
         """Back to the table."""
