@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="with --once: print JSON (implies --once)")
+    fmt.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="with --once: one JSON object per line, no array (implies --once)",
+    )
     fmt.add_argument("--csv", action="store_true", help="with --once: print CSV (implies --once)")
     p.add_argument("--filter", metavar="EXPR", default="", help="filter expression, e.g. 'tcp and port 443'")
     p.add_argument(
@@ -76,15 +81,17 @@ def run_once(args: argparse.Namespace, flt: Filter) -> int:
     for note in coverage.notes(snapshot):
         print(f"sockui: {note}", file=sys.stderr)
     sockets = [s for s in export.sorted_sockets(snapshot) if flt.matches(s, snapshot.users)]
-    if args.json:
-        text = export.to_json(sockets) + "\n"
-    elif args.csv:
-        text = export.to_csv(sockets)
-    else:
-        text = export.to_table(sockets, snapshot.users)
+    out = sys.stdout
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if args.json:
+            export.write_json(sockets, out)
+        elif args.jsonl:
+            export.write_jsonl(sockets, out)
+        elif args.csv:
+            export.write_csv(sockets, out)
+        else:
+            export.write_table(sockets, snapshot.users, out)
+        out.flush()
     except BrokenPipeError:
         # `sockui --once | head`: the reader left; not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -102,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FilterError as exc:
         print(f"sockui: bad filter: {exc.render(args.filter)}", file=sys.stderr)
         return EXIT_USAGE
-    if args.once or args.json or args.csv:
+    if args.once or args.json or args.jsonl or args.csv:
         return run_once(args, flt)
     from sockui.app import SockuiApp
     from sockui.config import Config, load_config

@@ -19,6 +19,7 @@ from sockui.model.export import (
     to_csv,
     to_json,
     to_table,
+    write_jsonl,
 )
 from sockui.model.socket import (
     Binding,
@@ -272,6 +273,42 @@ def test_json_hostile_names_round_trip_and_stay_inert() -> None:
     assert obj["processes"][0]["name"] == HOSTILE
     assert obj["processes"][1]["name"] == "a;b/c"
     assert obj["local"] == {"path": "/tmp/" + HOSTILE}
+
+
+def test_json_one_object_per_line_each_exactly_record_json() -> None:
+    """The array is written by hand, one compact object per line (for speed): every line must decode
+    to exactly what json.dumps(record_json(...)) would give, in order, and the whole must be JSON."""
+    text = to_json(ALL)
+    lines = text.split("\n")
+    assert lines[0] == "[" and lines[-2:] == ["]", ""]
+    body = lines[1:-2]
+    assert len(body) == len(ALL)
+    for line, sock in zip(body, ALL, strict=True):
+        assert json.loads(line.rstrip(",")) == record_json(sock)
+        assert ordered(line.rstrip(","))[0][0] == "proto"
+    assert json.loads(text) == [record_json(s) for s in ALL]
+
+
+def test_jsonl_is_one_object_per_line_without_an_array() -> None:
+    out = io.StringIO()
+    write_jsonl(ALL, out)
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line) for line in lines] == [record_json(s) for s in ALL]
+    empty = io.StringIO()
+    write_jsonl([], empty)
+    assert empty.getvalue() == ""
+
+
+def test_json_surrogates_and_controls_escaped_like_json_dumps() -> None:
+    odd = "bad\udcffbyte\x00\x1b[2J\u2028"
+    sock = LISTENER._replace(owners=(Owner(1, 2, odd),)) if hasattr(LISTENER, "_replace") else None
+    if sock is None:
+        import dataclasses
+
+        sock = dataclasses.replace(LISTENER, owners=(Owner(1, 2, odd),))
+    line = to_json([sock]).split("\n")[1]
+    assert json.dumps(odd) in line  # the same escapes json.dumps (ensure_ascii) writes
+    assert json.loads(line)["processes"][0]["name"] == odd
 
 
 # --- CSV ------------------------------------------------------------------------------------------------
