@@ -72,7 +72,9 @@ class OwnersScreen(ModalScreen[int | None]):
         """Fill the socket tables from the snapshot (sorted, sized to the screen); details come later."""
         # Fixed widths, endpoints cut in the middle: one long UNIX path must not push Remote and
         # Fd off the screen.
-        room = max(40, int(self.app.size.width * 0.9) - 6 - 5 - 8 - 11 - 5)
+        # The box's inner width, less the fixed columns and DataTable's one cell of padding on
+        # each side of every column (5 columns).
+        room = max(40, int(self.app.size.width * 0.9) - 6 - 5 - 8 - 11 - 2 * 5 - 1)
         end_width = max(14, room // 2)
         for pid in self.pids:
             table = self.query_one(f"#owner-sockets-{pid}", DataTable)
