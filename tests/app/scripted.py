@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 from textual.pilot import Pilot
@@ -146,13 +145,12 @@ def at(record: SocketRecord, address: str, port: int | None = None) -> SocketRec
     """``record`` with its local address (and port) replaced."""
     local = record.local
     assert isinstance(local, InetEndpoint)
-    return replace(record, local=InetEndpoint(address, local.port if port is None else port))
+    return record._replace(local=InetEndpoint(address, local.port if port is None else port))
 
 
 def udp(cookie: int, port: int, *, pid: int = 4242, name: str = "srv") -> SocketRecord:
     """A bound, unconnected UDP socket on 127.0.0.1:``port``."""
-    return replace(
-        tcp(cookie, port, pid=pid, name=name),
+    return tcp(cookie, port, pid=pid, name=name)._replace(
         proto=Proto.UDP,
         type=SockType.DGRAM,
         state="UNCONN",

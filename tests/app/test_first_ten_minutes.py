@@ -17,7 +17,6 @@ names work as words and ``proc python`` finds ``python3``.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ async def test_slash_refines_the_current_filter() -> None:
 
 
 async def test_rightmost_column_is_whole_after_the_scrollbar_appears() -> None:
-    many = [replace(tcp(k, 1000 + k), send_q=4096) for k in range(1, 3001)]
+    many = [tcp(k, 1000 + k)._replace(send_q=4096) for k in range(1, 3001)]
     source = FixedSource(many)
     app = scripted_app(source, filter_text="port 1001")
     async with app.run_test(size=(160, 30)) as pilot:

@@ -14,7 +14,6 @@ header.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from textual.binding import Binding
@@ -144,8 +143,8 @@ async def test_show_all_resets_every_filter_but_keeps_the_sort() -> None:
 
 
 async def test_raw_toggle() -> None:
-    raw = replace(
-        udp(2, 1), proto=Proto.RAW, type=SockType.RAW, family=Family.IPV4, local=InetEndpoint("0.0.0.0", 1)
+    raw = udp(2, 1)._replace(
+        proto=Proto.RAW, type=SockType.RAW, family=Family.IPV4, local=InetEndpoint("0.0.0.0", 1)
     )
     app = scripted_app(FixedSource([tcp(1, 100), raw]))
     async with app.run_test(size=SIZE) as pilot:

@@ -19,7 +19,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -298,7 +297,7 @@ async def test_addresses_sort_by_value() -> None:
 
 
 async def test_bound_inactive_is_not_cut_at_200_columns() -> None:
-    inactive = replace(tcp(1, 7000), state="BOUND_INACTIVE", binding=Binding.BOUND, remote=None)
+    inactive = tcp(1, 7000)._replace(state="BOUND_INACTIVE", binding=Binding.BOUND, remote=None)
     app = scripted_app(FixedSource([inactive, tcp(2, 80)]))
     async with app.run_test(size=(200, 30)) as pilot:
         await wait_for_snapshot(pilot, app)
@@ -308,7 +307,7 @@ async def test_bound_inactive_is_not_cut_at_200_columns() -> None:
 
 async def test_long_endpoints_are_cut_in_the_middle() -> None:
     address = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"
-    v6 = replace(tcp(1, 54321, "LISTEN"), family=Family.IPV6, local=InetEndpoint(address, 54321))
+    v6 = tcp(1, 54321, "LISTEN")._replace(family=Family.IPV6, local=InetEndpoint(address, 54321))
     path = unix(2, LONG_PATH, inode=900001, state="LISTEN")
     app = scripted_app(FixedSource([v6, path]))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -336,7 +335,7 @@ async def test_sort_arrow_shows_on_recv_q() -> None:
 
 
 async def test_hidden_owners_note_does_not_blame_privilege_as_root() -> None:
-    ownerless = replace(tcp(1, 100), owners=())
+    ownerless = tcp(1, 100)._replace(owners=())
     source = FixedSource([ownerless, tcp(2, 200)], euid=0, hidden_owners=3)
     app = scripted_app(source)
     async with app.run_test(size=SIZE, notifications=True) as pilot:

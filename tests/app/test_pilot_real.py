@@ -13,7 +13,7 @@ import os
 import socket
 
 from sockui.app import SockuiApp
-from sockui.model.socket import Binding
+from sockui.model.socket import Binding, InetEndpoint
 
 from .conftest import Loopback, SocketBag
 from .support import (
@@ -47,7 +47,7 @@ async def test_filter_then_pair_jump_and_back(loopback: Loopback) -> None:
         shown = {r.inode for r in table.records()}
         assert inodes <= shown, "the listener, the client and the accepted socket are all listed"
         for rec in table.records():
-            ports = {ep.port for ep in (rec.local, rec.remote) if ep is not None and hasattr(ep, "port")}
+            ports = {ep.port for ep in (rec.local, rec.remote) if isinstance(ep, InetEndpoint)}
             assert loopback.port in ports, f"{rec} does not match 'port {loopback.port}'"
 
         client = record_by_inode(table, inode(loopback.client))

@@ -16,7 +16,6 @@ owners view lists a process's sockets, jumps to the chosen one and fills in its 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -332,11 +331,10 @@ async def test_owners_view_gets_process_details() -> None:
 
 
 async def test_protocol_toggles() -> None:
-    udp = replace(
-        tcp(2, 53), proto=Proto.UDP, type=SockType.DGRAM, state="UNCONN", binding=Binding.BOUND, remote=None
+    udp = tcp(2, 53)._replace(
+        proto=Proto.UDP, type=SockType.DGRAM, state="UNCONN", binding=Binding.BOUND, remote=None
     )
-    unix = replace(
-        tcp(3, 0),
+    unix = tcp(3, 0)._replace(
         proto=Proto.UNIX,
         family=Family.UNIX,
         local=UnixEndpoint("/run/app.sock"),

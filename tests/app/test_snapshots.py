@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
 from typing import Any, Protocol
 
 import pytest
@@ -71,8 +70,7 @@ def inet(
     """A TCP record with the given ends and owner (no owner: ``pid`` None)."""
     family = Family.IPV6 if ":" in local[0] else Family.IPV4
     base = tcp(key, local[1], state, remote_port=remote[1] if remote else None, peer_key=peer_key)
-    return replace(
-        base,
+    return base._replace(
         family=family,
         local=InetEndpoint(*local),
         remote=InetEndpoint(*remote) if remote else None,
@@ -86,11 +84,11 @@ def inet(
 
 def scenario() -> list[SocketRecord]:
     """A small server: nginx with two clients, postgres with a local client, ssh, DNS, NTP, D-Bus."""
-    resolved = replace(
-        udp(10, 53, pid=800, name="systemd-resolve"), local=InetEndpoint("127.0.0.53", 53), uid=101
+    resolved = udp(10, 53, pid=800, name="systemd-resolve")._replace(
+        local=InetEndpoint("127.0.0.53", 53), uid=101
     )
-    chrony = replace(
-        udp(11, 323, pid=850, name="chronyd"), family=Family.IPV6, local=InetEndpoint("::1", 323)
+    chrony = udp(11, 323, pid=850, name="chronyd")._replace(
+        family=Family.IPV6, local=InetEndpoint("::1", 323)
     )
     bus = "/run/dbus/system_bus_socket"
     return [

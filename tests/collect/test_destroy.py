@@ -8,7 +8,6 @@ case runs a short script as nobody against a socket of this process.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import os
 import shlex
@@ -191,7 +190,7 @@ def test_stale_cookie_hits_nothing(bag: SocketBag) -> None:
     roundtrip(new, new_server)
     # A made-up cookie on a live 4-tuple is refused the same way.
     assert fresh.cookie is not None
-    assert destroy(dataclasses.replace(fresh, cookie=fresh.cookie + (1 << 40))).reason == GONE
+    assert destroy(fresh._replace(cookie=fresh.cookie + (1 << 40))).reason == GONE
     roundtrip(new, new_server)
 
 

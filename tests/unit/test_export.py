@@ -303,9 +303,7 @@ def test_json_surrogates_and_controls_escaped_like_json_dumps() -> None:
     odd = "bad\udcffbyte\x00\x1b[2J\u2028"
     sock = LISTENER._replace(owners=(Owner(1, 2, odd),)) if hasattr(LISTENER, "_replace") else None
     if sock is None:
-        import dataclasses
-
-        sock = dataclasses.replace(LISTENER, owners=(Owner(1, 2, odd),))
+        sock = LISTENER._replace(owners=(Owner(1, 2, odd),))
     line = to_json([sock]).split("\n")[1]
     assert json.dumps(odd) in line  # the same escapes json.dumps (ensure_ascii) writes
     assert json.loads(line)["processes"][0]["name"] == odd

@@ -716,7 +716,7 @@ def test_keyword_colon_errors_point_into_the_argument() -> None:
 
 
 def test_inode_matches_the_socket_or_its_peer() -> None:
-    sock = dataclasses.replace(SAMPLES["unix_client"], inode=212520, peer_inode=212521)
+    sock = SAMPLES["unix_client"]._replace(inode=212520, peer_inode=212521)
     assert parse("inode 212520").matches(sock)
     assert parse("inode 212521").matches(sock)
     assert parse("ino:212521").matches(sock)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from sockui.model.index import build_index
 from sockui.model.socket import (
     Binding,
@@ -169,8 +167,8 @@ def test_sockets_of_each_process_once() -> None:
     a = rec(1, binding=Binding.LISTENING, local=ep("0.0.0.0", 80))
     b = rec(2, local=ep("10.0.0.1", 80), remote=ep("10.0.0.2", 5))
     # A process holding one socket under two fds, and a forked child holding it too.
-    a = dataclasses.replace(a, owners=(Owner(10, 3, "srv"), Owner(10, 7, "srv"), Owner(11, 3, "srv")))
-    b = dataclasses.replace(b, owners=(Owner(11, 4, "srv"),))
+    a = a._replace(owners=(Owner(10, 3, "srv"), Owner(10, 7, "srv"), Owner(11, 3, "srv")))
+    b = b._replace(owners=(Owner(11, 4, "srv"),))
     index = build_index([a, b])
     assert [s.key for s in index.sockets_of(10)] == [1]
     assert [s.key for s in index.sockets_of(11)] == [1, 2]
@@ -178,9 +176,9 @@ def test_sockets_of_each_process_once() -> None:
 
 
 def test_peer() -> None:
-    a = dataclasses.replace(rec(1, local=ep("127.0.0.1", 1), remote=ep("127.0.0.1", 2)), peer_key=2)
-    b = dataclasses.replace(rec(2, local=ep("127.0.0.1", 2), remote=ep("127.0.0.1", 1)), peer_key=1)
-    gone = dataclasses.replace(rec(3, local=ep("127.0.0.1", 3), remote=ep("127.0.0.1", 4)), peer_key=99)
+    a = rec(1, local=ep("127.0.0.1", 1), remote=ep("127.0.0.1", 2))._replace(peer_key=2)
+    b = rec(2, local=ep("127.0.0.1", 2), remote=ep("127.0.0.1", 1))._replace(peer_key=1)
+    gone = rec(3, local=ep("127.0.0.1", 3), remote=ep("127.0.0.1", 4))._replace(peer_key=99)
     index = build_index([a, b, gone])
     assert index.peer(a) is b and index.peer(b) is a
     assert index.peer(gone) is None
