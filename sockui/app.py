@@ -27,6 +27,7 @@ from sockui.collect.loop import RefreshLoop, SnapshotSource
 from sockui.collect.snapshot import Collector
 from sockui.commands import ActionCommands
 from sockui.config import Config, save_config
+from sockui.gcpolicy import GcPolicy
 from sockui.messages import CollectFailed, FollowObserved, SnapshotReady
 from sockui.model import format as fmt
 from sockui.model.actions import Actions
@@ -106,6 +107,7 @@ class SockuiApp(App[int]):
         )
         self.snapshots_applied = 0
         self._warned: set[str] = set()
+        self.gc_policy = GcPolicy()
         #: Followed sockets: their timelines (UI thread) and the poller that looks at them.
         self.follows = FollowStore()
         self.poller = FollowPoller(lambda observations: self._post(FollowObserved(observations)))
@@ -117,8 +119,14 @@ class SockuiApp(App[int]):
 
     def on_mount(self) -> None:
         """Show the main screen and start reading."""
+        self.gc_policy.install()
+        self.set_interval(15.0, self.gc_policy.maybe_collect)
         self.push_screen(self.main)
         self.loop.start()
+
+    def on_key(self) -> None:
+        """Every key press (for the garbage collector's idea of "idle")."""
+        self.gc_policy.user_input()
 
     def on_unmount(self) -> None:
         """Stop the threads: a refresh in flight is cancelled, the collector closed by its thread."""
@@ -153,6 +161,7 @@ class SockuiApp(App[int]):
         self.main.apply_snapshot(message.snapshot, message.derived)
         self.snapshots_applied += 1
         self.follows.observe_snapshot(message.snapshot)
+        self.gc_policy.snapshot_shown()
         for note in message.snapshot.warnings:
             if note not in self._warned:  # degraded data is said once, not every second
                 self._warned.add(note)
