@@ -119,6 +119,8 @@ class Collector:
         self._cancelled = threading.Event()
         #: inode -> network namespace of sockets found only through fd tables (see _netns_of).
         self._socket_netns: dict[int, int] = {}
+        #: (family, protocol) -> a socket's fixed message bytes -> its decoded form, from last refresh.
+        self._decoded: dict[tuple[int, int], dict[bytes, InetSocket]] = {}
         #: key -> (what the record was built from, the record): reused when nothing changed.
         self._previous: dict[int, tuple[tuple[object, ...], SocketRecord]] = {}
         #: (address, port) -> the endpoint object the last refresh's records share.
@@ -177,8 +179,26 @@ class Collector:
         decode = inet_diag.decode
         # RAW replies name the real protocol in an attribute; otherwise only the extensions matter.
         attrs = bool(ext) or protocol == IPPROTO_RAW
+        if attrs:
+            parse: Callable[[memoryview], InetSocket | None] = lambda p: decode(p, protocol, addrs, True)  # noqa: E731
+        else:
+            # Without attributes, a socket is its fixed 72-byte message: one that reads as it did last
+            # refresh (most of them) gets last refresh's decoded object, for a bytes comparison.
+            before = self._decoded.get((family, protocol), {})
+            now: dict[bytes, InetSocket] = {}
+            self._decoded[(family, protocol)] = now
+
+            def parse(payload: memoryview) -> InetSocket | None:
+                head = payload[: inet_diag.MSG_SIZE].tobytes()
+                item = before.get(head)
+                if item is None:
+                    item = decode(payload, protocol, addrs, False)
+                if item is not None:
+                    now[head] = item
+                return item
+
         try:
-            return self._dump(request, lambda payload: decode(payload, protocol, addrs, attrs))
+            return self._dump(request, parse)
         except NetlinkError as exc:
             if protocol == IPPROTO_RAW and exc.errno == errno.ENOENT:
                 # Kernel without CONFIG_INET_RAW_DIAG: ss falls back to /proc/net/raw, so do we.

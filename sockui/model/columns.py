@@ -121,6 +121,36 @@ def sort_key(column: str, users: Users) -> Callable[[SocketRecord], Any]:
     return lambda s: (order(s, users), s.key)
 
 
+#: Added to ints so that negative ones order before positive ones as unsigned bytes.
+_INT_OFFSET = 1 << 143
+
+
+def sortable(value: object) -> bytes:
+    """Bytes that order exactly as ``value`` does: ints, strings, None and nested tuples of them.
+
+    Sorting 100k records by tuples of tuples spends most of its time comparing them, in C, with the
+    GIL held: 0.5-1 s in which the UI cannot run. Bytes compare with memcmp, ten times faster.
+    Each element is tagged and self-delimiting, so concatenation orders like the tuple: ints (18
+    bytes, offset) before strings (UTF-8, NUL-terminated; names and paths hold no NUL), a prefix
+    before what extends it.
+    """
+    if isinstance(value, tuple):
+        return b"".join(map(sortable, value))
+    if isinstance(value, int):  # bools too
+        return b"\x01" + (value + _INT_OFFSET).to_bytes(18, "big")
+    if isinstance(value, str):
+        return b"\x02" + value.encode("utf-8", "surrogatepass") + b"\x00"
+    if value is None:
+        return b"\x00"
+    raise TypeError(f"cannot order {type(value).__name__} values")
+
+
+def sort_bytes(column: str, users: Users) -> Callable[[SocketRecord], bytes]:
+    """:func:`sort_key` as bytes (see :func:`sortable`): what big sorts compare."""
+    order = BY_TITLE.get(column, BY_TITLE[DEFAULT_SORT]).order
+    return lambda s: sortable((order(s, users), s.key))
+
+
 def output_order(sock: SocketRecord) -> tuple[Any, ...]:
     """Default order of ``--once``: protocol, family, local endpoint, remote endpoint."""
     return (

@@ -7,12 +7,13 @@ User input only changes a :class:`ViewState`; the rows are re-derived from the c
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sockui.model.columns import DEFAULT_SORT, TITLES, sort_key
+from sockui.model.columns import DEFAULT_SORT, TITLES, sort_bytes
 from sockui.model.filters import Filter, parse
 from sockui.model.socket import Binding, Proto, Snapshot, SocketRecord
 
@@ -147,6 +148,64 @@ class Derived:
     serial: int = field(default_factory=lambda: next(_SERIALS))
 
 
+#: Rows sorted in one piece at most; bigger lists are sorted in chunks and merged (see sort_rows).
+SORT_CHUNK = 16384
+
+
+def sort_rows(
+    rows: list[SocketRecord],
+    key_of: Callable[[SocketRecord], bytes],
+    reverse: bool,
+    cancelled: Cancelled | None = None,
+) -> list[SocketRecord] | None:
+    """``rows`` sorted by ``key_of``, never holding the GIL long enough to stall the UI.
+
+    A list.sort of 100k rows compares in C for the whole merge phase, the GIL held. Here keys are
+    bytes (memcmp), chunks of :data:`SORT_CHUNK` are sorted one at a time (~10 ms each) and merged
+    by ``heapq.merge``, in Python, which lets other threads run. None when cancelled.
+    """
+    keys = list(map(key_of, rows))
+    if len(rows) <= SORT_CHUNK:
+        order = sorted(range(len(rows)), key=keys.__getitem__, reverse=reverse)
+        return [rows[i] for i in order]
+    runs = []
+    for start in range(0, len(rows), SORT_CHUNK):
+        if cancelled is not None and cancelled():
+            return None
+        end = min(len(rows), start + SORT_CHUNK)
+        runs.append(sorted(range(start, end), key=keys.__getitem__, reverse=reverse))
+    merged = heapq.merge(*runs, key=keys.__getitem__, reverse=reverse)
+    return [rows[i] for i in merged]
+
+
+#: (column, users) -> key -> (record, its sort bytes): records reused from one refresh to the next
+#: keep their bytes, so a refresh only encodes new and changed sockets. Replaced wholesale by each
+#: derive (two threads may race on it: the loser only recomputes).
+_KEYS: dict[tuple[str, int], dict[int, tuple[SocketRecord, bytes]]] = {}
+
+
+def _cached_keys(column: str, users: Mapping[int, str]) -> Callable[[SocketRecord], bytes]:
+    # User names come from the snapshot: the User column's bytes are only good for one of them.
+    slot = (column, id(users) if column == "User" else 0)
+    before = _KEYS.get(slot, {})
+    after: dict[int, tuple[SocketRecord, bytes]] = {}
+    encode = sort_bytes(column, users)
+
+    def key_of(record: SocketRecord) -> bytes:
+        key = record.key
+        kept = before.get(key)
+        if kept is not None and kept[0] is record:
+            after[key] = kept
+            return kept[1]
+        value = encode(record)
+        after[key] = (record, value)
+        return value
+
+    _KEYS.clear()
+    _KEYS[slot] = after
+    return key_of
+
+
 class _Reversed:
     """Inverts comparisons, so that bisect works on a list sorted in reverse."""
 
@@ -176,9 +235,9 @@ def derive(
     rows = visible_sockets(snapshot, view, cancelled)
     if rows is None:
         return None
-    key_of = sort_key(view.sort_column, snapshot.users)
-    rows.sort(key=key_of, reverse=view.sort_reverse)
-    if cancelled is not None and cancelled():
+    key_of = _cached_keys(view.sort_column, snapshot.users)
+    rows = sort_rows(rows, key_of, view.sort_reverse, cancelled)
+    if rows is None or (cancelled is not None and cancelled()):
         return None
     shown = len(rows)
     if base is None or base.view != view:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
-from sockui.model.columns import sort_key
+from sockui.model.columns import sort_bytes, sort_key, sortable
 from sockui.model.filters import parse
 from sockui.model.socket import (
     Binding,
@@ -427,3 +428,28 @@ def test_derive_notices_a_cancel_that_comes_during_the_work() -> None:
     view = ViewState()
     assert derive(FIVE, view, derived(FIVE, view), cancelled=cancelled) is None
     assert asked >= 2
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_sort_bytes_order_like_the_tuples(column: str) -> None:
+    """Big sorts compare bytes (see columns.sortable): they must give the very order of the tuples."""
+    users = {0: "root", 1000: "alice"}
+    by_tuple = sorted(SORTABLE, key=sort_key(column, users))
+    by_bytes = sorted(SORTABLE, key=sort_bytes(column, users))
+    assert [s.key for s in by_bytes] == [s.key for s in by_tuple]
+
+
+def test_sortable_orders_ints_strings_none_and_prefixes() -> None:
+    values: list[Any] = [(-5,), (0,), (1, "a"), (1, "a", 0), (1, "ab"), (1, "b"), (3, None), (2**128,)]
+    encoded = [sortable(v) for v in values]
+    assert encoded == sorted(encoded)
+
+
+def test_big_sorts_are_chunked_and_merged_in_order() -> None:
+    many = [rec(k, local=ep(f"10.0.{k % 250}.{k % 7}", 1000 + k % 5000)) for k in range(1, 40001)]
+    for reverse in (False, True):
+        view = ViewState(sort_reverse=reverse)
+        derived = derive(Snapshot(sockets=tuple(many), taken_at=0.0), view)
+        assert derived is not None
+        expected = sorted(many, key=sort_key("Local", {}), reverse=reverse)
+        assert [s.key for s in derived.rows] == [s.key for s in expected]
