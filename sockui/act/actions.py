@@ -8,7 +8,6 @@ import psutil
 
 from sockui.act import destroy as destroy_mod
 from sockui.act import signals
-from sockui.model import format as fmt
 from sockui.model.actions import Outcome, ProcessChoice
 from sockui.model.socket import SocketRecord
 
@@ -33,7 +32,8 @@ class SystemActions:
             return ProcessChoice(pid, None, "", "", "", problem=f"process {pid} has exited")
         except (psutil.Error, OSError):
             user, cmdline = "?", ""
-        return ProcessChoice(pid, target.start_time, fmt.safe(target.name), fmt.safe(user), fmt.safe(cmdline))
+        # Raw text: the dialog makes it safe where it shows it (once: escaping twice doubles backslashes).
+        return ProcessChoice(pid, target.start_time, target.name, user, cmdline)
 
     def kill(self, choice: ProcessChoice, sig: signal.Signals, wait: float = EXIT_WAIT) -> Outcome:
         """Open the process by pidfd, check it is the one chosen, signal it, wait for its exit."""

@@ -23,7 +23,10 @@ SIGNALS: tuple[tuple[signal.Signals, str, str], ...] = (
 
 @dataclass(frozen=True)
 class ProcessChoice:
-    """A process as the kill dialog shows it, read when the dialog opened (its start time pins it)."""
+    """A process as the kill dialog shows it, read when the dialog opened (its start time pins it).
+
+    Strings are raw, as read from the system: whoever shows them makes them safe.
+    """
 
     pid: int
     start_time: float | None
@@ -36,7 +39,7 @@ class ProcessChoice:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an action did, in plain words."""
+    """What an action did, in plain words (raw: it may quote a process name; shown escaped)."""
 
     ok: bool
     message: str

@@ -99,10 +99,18 @@ class _ActionDialog(ModalScreen[str | None]):
     def _done(self, message: Done) -> None:
         self.running = False
         self.outcome = message.outcome
-        style = "bold green" if message.outcome.ok else "bold red"
-        self.show_result(Text(fmt.safe(message.outcome.message), style=style))
-        self.query_one("#confirm", Button).disabled = True
+        outcome = message.outcome
+        text = Text(fmt.safe(outcome.message), style="bold green" if outcome.ok else "bold red")
+        if outcome.offer == "kill" and self.offers_kill():
+            text.append("\nk: kill the owner instead", style="bold yellow")
+        self.show_result(text)
+        # Done: one way out remains (another "y" would only repeat what was just reported).
+        self.query_one("#confirm", Button).display = False
         self.query_one("#cancel", Button).label = "Close (esc)"
+
+    def offers_kill(self) -> bool:
+        """Whether ``k`` can kill an owner from this dialog."""
+        return False
 
     def show_result(self, text: Text) -> None:
         """The line under the buttons."""
@@ -154,11 +162,11 @@ class KillScreen(_ActionDialog):
         for button, pid in zip(buttons, self.pids, strict=False):
             choice = choices[pid]
             if choice.problem:
-                button.label = Text(f"{pid}  {choice.problem}", style="red")
+                button.label = Text(f"{pid}  {fmt.safe(choice.problem)}", style="red")
                 button.disabled = True
             else:
-                label = Text(f"{pid} {choice.name}  user {choice.user}  ")
-                label.append(choice.cmdline[:120], style="dim")
+                label = Text(f"{pid} {fmt.safe(choice.name)}  user {fmt.safe(choice.user)}  ")
+                label.append(fmt.safe(choice.cmdline)[:120], style="dim")
                 button.label = label
 
     @property
@@ -196,7 +204,7 @@ class KillScreen(_ActionDialog):
             )
             return False
         if choice.problem:
-            self.show_result(Text(choice.problem, style="red"))
+            self.show_result(Text(fmt.safe(choice.problem), style="red"))
             return False
         return True
 
@@ -266,6 +274,10 @@ class CloseScreen(_ActionDialog):
     @work(thread=True, exclusive=True, group="close", exit_on_error=False)
     def _close(self) -> None:
         self.post_message(self.Done(self.actions.close(self.sock)))
+
+    def offers_kill(self) -> bool:
+        """A socket with a visible owner can be dealt with by killing it."""
+        return bool(self.sock.owners)
 
     def action_kill_instead(self) -> None:
         """``k``: the kernel could not close it; kill its owner instead."""

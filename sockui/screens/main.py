@@ -9,6 +9,7 @@ open (an edit, the detail pane) and never throws a filter away; ``a`` shows ever
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -52,13 +53,43 @@ NARROW = 130
 MAX_HISTORY = 100
 
 
+#: Actions bound to keys that are also text (see the priority note under MainScreen.BINDINGS), with
+#: and without their parameters (check_action gets the bare name).
+_TYPED_ACTIONS = frozenset(
+    {
+        "filter",
+        "binding",
+        "proto('tcp')",
+        "proto('udp')",
+        "proto('unix')",
+        "proto('raw')",
+        "narrow",
+        "show_all",
+        "sort",
+        "reverse",
+        "pair",
+        "back",
+        "owners",
+        "processes",
+        "follow",
+        "followed",
+        "columns",
+        "copy",
+        "copy_tuple",
+        "kill",
+        "close_socket",
+        "toggle_pause",
+        "help",
+    }
+)
+_BARE_ACTIONS = frozenset(a.split("(", 1)[0] for a in _TYPED_ACTIONS)
+
+
 class MainScreen(Screen[None]):
     """Everything the user sees first."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        # Priority: handled as the key arrives, so keys typed right after "/" reach the input even in
-        # one burst (a paste, tmux send-keys). check_action lets "/" through once an input has focus.
-        Binding("slash", "filter", "Filter", priority=True, tooltip="filter, as you type: tcp and port 443"),
+        Binding("slash", "filter", "Filter", tooltip="filter, as you type: tcp and port 443"),
         Binding("ctrl+f", "find", "Find", show=False, tooltip="find: move to rows matching, hide nothing"),
         Binding("f3", "find_next(1)", "Next match", show=False, tooltip="next match of the find"),
         Binding("shift+f3", "find_next(-1)", "Previous match", show=False, tooltip="previous match"),
@@ -90,6 +121,15 @@ class MainScreen(Screen[None]):
         Binding("escape", "escape", "Close", show=False, tooltip="close the innermost edit or pane"),
         Binding("space", "toggle_pause", "Pause", tooltip="pause / resume live updates"),
         Binding("question_mark", "help", "Help", tooltip="this help"),
+    ]
+    # Every key a user could type into the filter or find line is a priority binding: handled in the
+    # order keys arrive. With "/" alone as one (so that what is typed right after it, in one burst,
+    # reaches the input), a key typed just before "/" was still on its way from the table when "/"
+    # moved the focus, and the input swallowed it. check_action hands these keys to an input that
+    # has the focus.
+    BINDINGS = [
+        dataclasses.replace(b, priority=True) if isinstance(b, Binding) and b.action in _TYPED_ACTIONS else b
+        for b in BINDINGS
     ]
 
     @dataclass
@@ -326,10 +366,12 @@ class MainScreen(Screen[None]):
         self.table.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``/`` is a character to type while an input has focus; read-only has no kill or close."""
+        """Keys are text while an input has focus; read-only has no kill or close."""
         if action in ("kill", "close_socket") and self._actions is None:
             return False  # gone from the keys, the footer, the help and the command palette
-        return not (action == "filter" and isinstance(self.focused, Input))
+        if isinstance(self.focused, Input) and action in _BARE_ACTIONS:
+            return None  # disabled, not hidden: the key goes on to the input
+        return True
 
     def action_filter(self) -> None:
         """``/``: edit the filter expression, applied as you type."""
