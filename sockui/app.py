@@ -99,7 +99,7 @@ class SockuiApp(App[int]):
         acting: Actions | None = None if read_only else (actions or SystemActions())
         self.main = MainScreen(view, services, details or SystemDetails(resolve), columns, acting)
         self.loop: RefreshLoop[SnapshotReady] = RefreshLoop(
-            source or (lambda: Collector(services=services)),
+            source or (lambda: Collector(services=services, quick_start=True)),
             interval=interval,
             prepare=self._prepare,
             deliver=self._post,
@@ -160,6 +160,8 @@ class SockuiApp(App[int]):
             return  # a refresh that was running when the user paused: keep the picture still
         self.main.apply_snapshot(message.snapshot, message.derived)
         self.snapshots_applied += 1
+        if message.snapshot.owners_pending:
+            self.loop.refresh_now()  # the owners come with the next one: no need to wait a period
         self.follows.observe_snapshot(message.snapshot)
         self.gc_policy.snapshot_shown()
         for note in message.snapshot.warnings:

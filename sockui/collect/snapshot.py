@@ -88,6 +88,7 @@ class Collector:
         owners: bool = True,
         tcp_info: bool = False,
         services: ServiceTable | None = None,
+        quick_start: bool = False,
     ) -> None:
         """Set up a collector.
 
@@ -98,7 +99,12 @@ class Collector:
                 makes the dump ~4x bigger and decoding ~1.5x slower, while only the detail and follow
                 views need it, for a few sockets, which :mod:`sockui.collect.query` fetches exactly.
             services: the port names every snapshot carries; read from /etc/services when None.
+            quick_start: deliver the first snapshot before the first walk of every process's fds
+                when that walk would run inline (the TUI: threads rule out the forked walker), so
+                the table shows at once; the snapshot says ``owners_pending``.
         """
+        self.quick_start = quick_start
+        self._collected = False
         self.proc_root = proc_root
         self.services = load_services() if services is None else services
         #: Our own network namespace: sockets held by processes elsewhere are not in our dumps.
@@ -251,9 +257,14 @@ class Collector:
         start = time.perf_counter()
         warnings: list[str] = []
         owners = self._owners
+        # A first refresh that would have to walk every process inline (no forked walker in a
+        # threaded app) is delivered without owners when ``quick_start`` asks for it: the table
+        # shows at once and the next refresh, right after, brings the owners.
+        skip_owners = self.quick_start and not self._collected and not forkscan.fork_is_safe()
+        want_owners = self.want_owners and not skip_owners
         # The first refresh (and the periodic safety net) walks every process: do it in a forked
         # child, in parallel with the dumps, when that is safe (see forkscan).
-        pending = forkscan.start(self.proc_root) if self.want_owners and owners.needs_full_scan() else None
+        pending = forkscan.start(self.proc_root) if want_owners and owners.needs_full_scan() else None
         try:
             inet, unix = self._dump_all(warnings)
         except BaseException:
@@ -270,7 +281,7 @@ class Collector:
                 owners.load_full_scan(scans)
             else:
                 owners.refresh(full=True)
-        elif self.want_owners:
+        elif want_owners:
             owners.refresh(vanished=(self._prev_inodes - live) | self._prev_unbound)
         self._prev_inodes = live
         self._checkpoint()
@@ -278,12 +289,13 @@ class Collector:
         records = self._inet_records(prepared)
         records.extend(self._unix_records(unix))
         elsewhere = 0
-        if self.want_owners:
+        if want_owners:
             unbound, elsewhere = self._unbound_records(live)
             self._prev_unbound = {r.inode for r in unbound}
             records.extend(unbound)
 
-        unreadable = owners.unreadable_pids if self.want_owners else 0
+        self._collected = True
+        unreadable = owners.unreadable_pids if want_owners else 0
         hidden = ownerless = 0
         for r in records:
             if not r.owners:
@@ -303,6 +315,7 @@ class Collector:
             unreadable_pids=unreadable,
             euid=os.geteuid(),
             other_netns=elsewhere,
+            owners_pending=skip_owners and self.want_owners,
             warnings=tuple(warnings),
             users=self._user_names(records),
             services=self.services,

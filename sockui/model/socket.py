@@ -177,6 +177,8 @@ class Snapshot:
     #: Sockets held by processes in other network namespaces: not in this namespace's tables, so
     #: not listed (sockui reads its own namespace only), but counted so the status can say so.
     other_netns: int = 0
+    #: The owners were not read yet (a quick first snapshot): the next one, right after, has them.
+    owners_pending: bool = False
     #: True when the portable psutil fallback was used: fields it cannot know are empty.
     reduced: bool = False
     #: Human-readable notes about degraded data (missing kernel support, fallbacks used).

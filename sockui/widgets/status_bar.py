@@ -122,6 +122,8 @@ def render_status(state: StatusState, width: int) -> Text:
         first.append((1, Text(state.busy, style="italic")))
     if state.error:
         first.append((1, Text("refresh failed: " + _cut_middle(fmt.safe(state.error), 60), style="bold red")))
+    if snapshot.owners_pending:
+        first.append((1, Text("owners loading…", style="italic yellow")))
     if snapshot.hidden_owners:
         reason = coverage.hidden_owners_reason(snapshot)
         first.append((3, Text(f"owners hidden: {snapshot.hidden_owners} ({reason})", style="bold yellow")))
