@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
+from textual.widgets._footer import FooterKey
 
 from sockui.app import SockuiApp
 from sockui.model.socket import Family, InetEndpoint, Owner, SocketRecord
@@ -137,9 +138,36 @@ def shot(snap_compare: SnapCompare, steps: Callable[[Pilot[Any], SockuiApp], Awa
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for_snapshot(pilot, app)
         await steps(pilot, app)
-        await pilot.pause()
+        await settle_footer(pilot, app)
 
     return snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def footer_actions(app: SockuiApp) -> tuple[set[str], set[str]]:
+    """The actions the footer shows, and those the screen's shown bindings say it should show."""
+    footers = app.screen.query(Footer)
+    if not footers:
+        return set(), set()
+    shown = {key.action for key in footers.first().query(FooterKey)}
+    wanted = {binding.action for (_, binding, _, _) in app.screen.active_bindings.values() if binding.show}
+    return shown, wanted
+
+
+async def settle_footer(pilot: Pilot[Any], app: SockuiApp) -> None:
+    """Wait until the footer has recomposed for the bindings of the focused widget.
+
+    The footer recomposes after a refresh following a focus change, so a screenshot taken right
+    after a key press could show the bindings of the widget focused before (seen in CI: the
+    filter error shot with and without "/ Filter").
+    """
+    await pilot.pause()
+
+    def settled() -> bool:
+        shown, wanted = footer_actions(app)
+        return wanted <= shown
+
+    await wait_until(pilot, settled, what="the footer's bindings")
+    await pilot.pause()
 
 
 async def nothing(pilot: Pilot[Any], app: SockuiApp) -> None:
