@@ -26,6 +26,10 @@ number of sockets sockui reported and the number of lines ss printed (header exc
 reader sees both tools saw the same scale.
 
 Run: ``python bench/bench_snapshot.py [--connections 10000] [--rounds 7] [--json]``.
+
+``--existing`` builds no scenario and measures the sockets already on the machine (a scenario held
+open by ``scenario.py`` or by ``results.py``, or a real server); ``--connections`` then only says
+which targets apply.
 """
 
 from __future__ import annotations
@@ -209,7 +213,7 @@ def environment(ss: str) -> dict[str, Any]:
 
 
 def print_table(
-    scenario: Scenario,
+    scenario: Scenario | None,
     background: int,
     env: dict[str, Any],
     rounds: int,
@@ -218,13 +222,16 @@ def print_table(
     note: str | None,
 ) -> None:
     """The human-readable report."""
-    listeners = scenario.listeners
-    families = "/".join(sorted({h for h, _ in listeners}, key=lambda h: ":" in h))
-    print(
-        f"scenario: {scenario.connections} TCP connections, {scenario.sockets} sockets "
-        f"({len(listeners)} listeners on {families}) in {len(scenario.children)} helper processes, "
-        f"built in {scenario.build_seconds:.2f} s; {background} other sockets were already there"
-    )
+    if scenario is None:
+        print(f"no scenario built (--existing): {background} sockets on the machine (ss -tuanx)")
+    else:
+        listeners = scenario.listeners
+        families = "/".join(sorted({h for h, _ in listeners}, key=lambda h: ":" in h))
+        print(
+            f"scenario: {scenario.connections} TCP connections, {scenario.sockets} sockets "
+            f"({len(listeners)} listeners on {families}) in {len(scenario.children)} helper processes, "
+            f"built in {scenario.build_seconds:.2f} s; {background} other sockets were already there"
+        )
     print(
         f"machine:  Linux {env['kernel']}, {env['cpus']} CPUs, Python {env['python']}, "
         f"ss {env['ss']}; {rounds} interleaved rounds"
@@ -253,7 +260,7 @@ def print_table(
 
 
 def as_json(
-    scenario: Scenario,
+    scenario: Scenario | None,
     background: int,
     env: dict[str, Any],
     rounds: int,
@@ -263,7 +270,9 @@ def as_json(
 ) -> dict[str, Any]:
     """The machine-readable report."""
     return {
-        "scenario": {
+        "scenario": None
+        if scenario is None
+        else {
             "connections": scenario.connections,
             "sockets": scenario.sockets,
             "helpers": len(scenario.children),
@@ -271,6 +280,7 @@ def as_json(
             "build_seconds": round(scenario.build_seconds, 4),
             "background_sockets": background,
         },
+        "existing_sockets": background if scenario is None else None,
         "environment": env,
         "rounds": rounds,
         "results": [
@@ -303,10 +313,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections-per-port", type=int, default=DEFAULT_CONNECTIONS_PER_PORT)
     parser.add_argument("--build-timeout", type=float, default=300.0, help="seconds to build the scenario")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
+    parser.add_argument(
+        "--existing", action="store_true", help="build no scenario: measure the sockets already there"
+    )
     args = parser.parse_args(argv)
     if args.connections < 1 or args.rounds < 1:
         parser.error("--connections and --rounds must be at least 1")
     return args
+
+
+def measure_and_report(
+    args: argparse.Namespace, ss: str, scenario: Scenario | None, background: int
+) -> tuple[str | None, list[Ratio]]:
+    """Measure the machine as it is now and print the report; returns the note and the ratios."""
+    log = sys.stderr
+    note: str | None = None
+    probes: dict[str, Probe] = {}
+    found = sockui_probes()
+    if isinstance(found, str):
+        note = f"{found}: only ss was measured"
+        print(f"warning: {note}", file=log)
+    else:
+        probes[COLD], probes[WARM] = found
+    probes[SS_P] = ss_probe(ss, "-tuanxp")
+    if not args.no_plain_ss:
+        probes[SS] = ss_probe(ss, "-tuanx")
+    results = measure(probes, args.rounds)
+    env = environment(ss)
+    rats = ratios(results, args.connections)
+    if args.json:
+        report = as_json(scenario, background, env, args.rounds, results, rats, note)
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(scenario, background, env, args.rounds, results, rats, note)
+    return note, rats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,39 +361,23 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     log = sys.stderr
-    note: str | None = None
-    rats: list[Ratio] = []
     try:
         # Sockets already on the machine are counted by both tools too: say how many there were.
         background = ss_probe(ss, "-tuanx")()
-        print(f"building {args.connections} loopback connections...", file=log, flush=True)
-        with Scenario.build(
-            args.connections,
-            max_fds_per_child=args.max_fds_per_child,
-            connections_per_port=args.connections_per_port,
-            ipv6=not args.no_ipv6,
-            timeout=args.build_timeout,
-        ) as scenario:
-            print(f"built in {scenario.build_seconds:.2f} s; measuring...", file=log, flush=True)
-            probes: dict[str, Probe] = {}
-            found = sockui_probes()
-            if isinstance(found, str):
-                note = f"{found}: only ss was measured"
-                print(f"warning: {note}", file=log)
-            else:
-                probes[COLD], probes[WARM] = found
-            probes[SS_P] = ss_probe(ss, "-tuanxp")
-            if not args.no_plain_ss:
-                probes[SS] = ss_probe(ss, "-tuanx")
-            results = measure(probes, args.rounds)
-            env = environment(ss)
-            rats = ratios(results, args.connections)
-            if args.json:
-                report = as_json(scenario, background, env, args.rounds, results, rats, note)
-                json.dump(report, sys.stdout, indent=2)
-                print()
-            else:
-                print_table(scenario, background, env, args.rounds, results, rats, note)
+        if args.existing:
+            print(f"measuring the {background} sockets already there...", file=log, flush=True)
+            note, rats = measure_and_report(args, ss, None, background)
+        else:
+            print(f"building {args.connections} loopback connections...", file=log, flush=True)
+            with Scenario.build(
+                args.connections,
+                max_fds_per_child=args.max_fds_per_child,
+                connections_per_port=args.connections_per_port,
+                ipv6=not args.no_ipv6,
+                timeout=args.build_timeout,
+            ) as scenario:
+                print(f"built in {scenario.build_seconds:.2f} s; measuring...", file=log, flush=True)
+                note, rats = measure_and_report(args, ss, scenario, background)
     except KeyboardInterrupt:
         print("interrupted; helpers stopped", file=log)
         return 130

@@ -47,12 +47,14 @@ helper processes). Nothing is imported from sockui: what is measured is what rea
    "idle". The main thread's CPU time during each press is kept, so a slow press can be told apart:
    a busy UI thread, or a UI thread waiting (for the GIL, for a core).
 5. Side by side with ss, in the same run: ``ss -tuanxp``, ``ss -tuanx``, ``sockui --once``,
-   ``sockui --once --json`` and ``sockui --once --csv`` as whole processes writing to a pipe read to
+   ``sockui --once --json``, ``--jsonl`` and ``--csv`` as whole processes writing to a pipe read to
    the end (interpreter start-up included), median of ``--runs`` interleaved rounds after one untimed
-   warm-up. Peak RSS comes from one more run of each under a small fresh wrapper (GNU ``time -f %M``,
-   else a ``python -I -S`` fork/``wait4``): a child's maxrss includes the RSS of the process it was
-   forked from, so measuring from this interpreter would report its size instead; the wrapper's own
-   floor (running ``true``) is reported. Ratios are against the median of ``ss -tuanxp``.
+   warm-up. Peak RSS comes from more runs of each (``--rss-runs``, median) under a small fresh
+   wrapper (GNU ``time -f %M``, else a ``python -I -S`` fork/``wait4``): a child's maxrss includes
+   the RSS of the process it was forked from, so measuring from this interpreter would report its
+   size instead; the wrapper's own floor (running ``true``) is reported. Ratios are against the
+   median of ``ss -tuanxp``. Each run is its own process group, killed whole if the benchmark is
+   interrupted mid-run (the RSS wrapper's child included).
 
 Everything is torn down on success, failure and Ctrl-C: the tmux servers (``kill-server``, SIGKILL of
 the server pid if it lingers, the socket file removed), the sockui process (SIGKILL by pid if it
@@ -977,6 +979,7 @@ class Command:
     argv: list[str]
     seconds: list[float] = field(default_factory=list)
     maxrss_kib: int | None = None
+    maxrss_samples_kib: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -1042,11 +1045,13 @@ class RssMeter:
 def run_piped(argv: list[str]) -> tuple[float, int, int, int, str]:
     """Run ``argv`` writing to a pipe that is read to the end, as a user piping it into grep would.
 
-    Returns wall seconds (exec included), lines, bytes, exit status and the tail of stderr.
+    Returns wall seconds (exec included), lines, bytes, exit status and the tail of stderr. The run
+    is its own process group: if this is interrupted, the whole group is killed (an RSS wrapper's
+    child with it), and a Ctrl-C at the terminal reaches only the benchmark, which then does that.
     """
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=launch_env())
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=launch_env(), process_group=0)
         try:
             assert proc.stdout is not None
             fd = proc.stdout.fileno()
@@ -1058,7 +1063,8 @@ def run_piped(argv: list[str]) -> tuple[float, int, int, int, str]:
             elapsed = time.perf_counter() - started
         finally:
             if proc.returncode is None:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
@@ -1067,15 +1073,26 @@ def run_piped(argv: list[str]) -> tuple[float, int, int, int, str]:
     return elapsed, lines, size, status, tail
 
 
-def side_by_side(sockui: str, ss: str, runs: int) -> tuple[list[Command], RssMeter]:
-    """``runs`` interleaved timed rounds (order rotated each round), then one peak-RSS run each."""
-    commands = [
+def default_commands(sockui: str, ss: str) -> list[Command]:
+    """The whole-process comparison: ``ss -tuanxp`` first (the baseline), then the rest."""
+    return [
         Command("ss -tuanxp", [ss, "-tuanxp"]),
         Command("ss -tuanx", [ss, "-tuanx"]),
         Command("sockui --once", [sockui, "--once"]),
         Command("sockui --once --json", [sockui, "--once", "--json"]),
+        Command("sockui --once --jsonl", [sockui, "--once", "--jsonl"]),
         Command("sockui --once --csv", [sockui, "--once", "--csv"]),
     ]
+
+
+def side_by_side(
+    sockui: str, ss: str, runs: int, rss_runs: int = 1, commands: list[Command] | None = None
+) -> tuple[list[Command], RssMeter]:
+    """``runs`` interleaved timed rounds (order rotated each round), then ``rss_runs`` peak-RSS runs
+    of each (the median is kept). ``commands`` defaults to :func:`default_commands`; the first one
+    is the baseline of the ratios."""
+    if commands is None:
+        commands = default_commands(sockui, ss)
     for command in commands:  # untimed warm-up: page cache, dentries, bytecode
         run_piped(command.argv)
     for r in range(runs):
@@ -1090,8 +1107,14 @@ def side_by_side(sockui: str, ss: str, runs: int) -> tuple[list[Command], RssMet
             command.sizes.append(size)
         log(f"  side by side: round {r + 1}/{runs} done")
     meter = RssMeter.choose()
+    for _ in range(rss_runs):
+        for command in commands:
+            kib = meter.measure(command.argv)
+            if kib is not None:
+                command.maxrss_samples_kib.append(kib)
     for command in commands:
-        command.maxrss_kib = meter.measure(command.argv)
+        if command.maxrss_samples_kib:
+            command.maxrss_kib = int(statistics.median(command.maxrss_samples_kib))
     return commands, meter
 
 
@@ -1506,6 +1529,7 @@ def build_json(
                 "median_ms": c.median_ms,
                 "samples_ms": [round(s * 1000, 3) for s in c.seconds],
                 "maxrss_kib": c.maxrss_kib,
+                "maxrss_samples_kib": c.maxrss_samples_kib,
                 "lines": int(statistics.median(c.lines)) if c.lines else None,
                 "bytes": int(statistics.median(c.sizes)) if c.sizes else None,
                 "ratio_vs_ss_p": (c.median_ms / base) if base and c.median_ms else None,
@@ -1646,8 +1670,9 @@ def print_report(
         p()
         if meter is not None:
             p(
-                f"max RSS: one extra run of each under {meter.wrapper}, whose own floor (running `true`) "
-                f"is {mib(meter.floor_kib)}; wall times are of bare runs after one untimed warm-up."
+                f"max RSS: median of {args.rss_runs} extra run(s) of each under {meter.wrapper}, whose "
+                f"own floor (running `true`) is {mib(meter.floor_kib)}; wall times are of bare runs "
+                "after one untimed warm-up."
             )
             p()
     if tui.failure:
@@ -1671,6 +1696,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--refresh-window", type=float, default=30.0, help="seconds of status sampling")
     parser.add_argument("--method", choices=("stream", "poll"), default="stream", help="latency method")
     parser.add_argument("--runs", type=int, default=3, help="rounds of the side-by-side commands")
+    parser.add_argument("--rss-runs", type=int, default=1, help="peak-RSS runs of each (median kept)")
     parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for a table")
     parser.add_argument("--build-timeout", type=float, default=300.0, help="seconds to build the scenario")
     parser.add_argument("--no-side-by-side", action="store_true", help="skip the ss comparison")
@@ -1690,8 +1716,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json-file", type=Path, default=None, help="also write the JSON results here")
     parser.add_argument("--echo-app", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.connections < 1 or args.presses < 2 or args.runs < 1:
-        parser.error("--connections must be >= 1, --presses >= 2, --runs >= 1")
+    if args.connections < 1 or args.presses < 2 or args.runs < 1 or args.rss_runs < 1:
+        parser.error("--connections must be >= 1, --presses >= 2, --runs and --rss-runs >= 1")
     return args
 
 
@@ -1755,7 +1781,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_tui(args, sockui, rng, tui)
                 if not args.no_side_by_side:
                     log(f"side by side with ss ({args.runs} rounds)...")
-                    commands, meter = side_by_side(sockui, ss, args.runs)
+                    commands, meter = side_by_side(sockui, ss, args.runs, args.rss_runs)
         except KeyboardInterrupt:
             log("interrupted; tmux, sockui and the scenario were torn down")
             return 130

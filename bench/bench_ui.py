@@ -202,6 +202,9 @@ class StillSource:
     def collect(self) -> Snapshot:
         return Snapshot(sockets=tuple(_still_rows()), taken_at=time.time(), duration=0.0)
 
+    def cancel(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
