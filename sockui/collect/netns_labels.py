@@ -37,7 +37,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sockui.collect.cgroup_labels import (
     CRIO,
@@ -50,7 +50,9 @@ from sockui.collect.cgroup_labels import (
     Container,
     parse_cgroup,
 )
-from sockui.collect.netns import NetnsDiscovery
+
+if TYPE_CHECKING:  # netns imports procfs, which labels processes with this module
+    from sockui.collect.netns import NetnsDiscovery
 
 DOCKER_ROOT = Path("/var/lib/docker")
 #: containers/storage's list of containers (podman as root, CRI-O).

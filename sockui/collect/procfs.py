@@ -19,6 +19,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from sockui.collect.netns_labels import ContainerNames, process_label
 from sockui.model.socket import Owner
 
 _SOCKET_PREFIX = "socket:["
@@ -127,13 +128,19 @@ def fd_count(proc_root: str, pid: int) -> int:
 
 
 #: What one process holds: (pid, fd count, name, fd -> socket inode or None when unreadable, network
-#: namespace inode or 0). A plain tuple so that a forked walker can hand thousands of them over with
-#: ``marshal``.
-ProcScan = tuple[int, int, str, dict[int, int] | None, int]
+#: namespace inode or 0, container / unit label or None). A plain tuple so that a forked walker can
+#: hand thousands of them over with ``marshal``.
+ProcScan = tuple[int, int, str, dict[int, int] | None, int, str | None]
 
 
-def scan_process(proc_root: str, pid: int, count: int | None = None) -> ProcScan | None:
-    """Read one process's socket fds and name; None when it exited meanwhile."""
+def scan_process(
+    proc_root: str, pid: int, count: int | None = None, names: ContainerNames | None = None
+) -> ProcScan | None:
+    """Read one process's socket fds, name, namespace and container; None when it exited meanwhile.
+
+    The namespace and the container (``/proc/PID/cgroup``) are only read for processes that hold
+    sockets: a few microseconds each, not worth spending on the rest.
+    """
     if count is None:
         count = fd_count(proc_root, pid)
         if count < 0:
@@ -143,16 +150,20 @@ def scan_process(proc_root: str, pid: int, count: int | None = None) -> ProcScan
     except FileNotFoundError:
         return None
     netns = netns_of(proc_root, pid) if sockets else 0
-    return pid, count, read_comm(proc_root, pid), sockets, netns
+    label = process_label(pid, proc_root, names) if sockets else None
+    return pid, count, read_comm(proc_root, pid), sockets, netns, label
 
 
-def scan_all(proc_root: str, skip_pid: int | None = None) -> list[ProcScan]:
+def scan_all(
+    proc_root: str, skip_pid: int | None = None, names: ContainerNames | None = None
+) -> list[ProcScan]:
     """Walk every process (but ``skip_pid``: a forked walker must not report itself)."""
     result: list[ProcScan] = []
+    names = names if names is not None else ContainerNames()
     for pid in list_pids(proc_root):
         if pid == skip_pid:
             continue
-        scan = scan_process(proc_root, pid)
+        scan = scan_process(proc_root, pid, names=names)
         if scan is not None:
             result.append(scan)
     return result
@@ -170,6 +181,8 @@ class OwnerMap:
 
     def __init__(self, proc_root: str = "/proc") -> None:
         self.proc_root = proc_root
+        #: Container names from runtimes' state files, cached across refreshes.
+        self.names = ContainerNames()
         self._procs: dict[int, _Proc] = {}
         #: inode -> holders, sorted by (pid, fd); tuples of model objects so that the snapshot
         #: builder hands them out as they are, with no per-socket allocation.
@@ -225,7 +238,7 @@ class OwnerMap:
         if not full and now - self._last_full >= self.FULL_SCAN_EVERY:
             full = True
         if full:
-            self.load_full_scan(scan_all(self.proc_root))
+            self.load_full_scan(scan_all(self.proc_root, names=self.names))
             return
         root = self.proc_root
         pids = list_pids(root)
@@ -247,7 +260,7 @@ class OwnerMap:
             if proc is not None and proc.fd_count == count and pid not in suspects:
                 continue
             scanned += 1
-            scan = scan_process(root, pid, count)
+            scan = scan_process(root, pid, count, self.names)
             if scan is None:
                 self._drop(pid)
             else:
@@ -266,7 +279,7 @@ class OwnerMap:
         self._last_full = time.monotonic()
 
     def _apply(self, scan: ProcScan) -> None:
-        pid, count, name, sockets, netns = scan
+        pid, count, name, sockets, netns, label = scan
         old = self._procs.get(pid)
         if old is not None:
             self._unindex(pid, old)
@@ -274,7 +287,7 @@ class OwnerMap:
         self._procs[pid] = proc
         index = self._index
         for fd, inode in proc.sockets.items():
-            owner = Owner(pid, fd, name)
+            owner = Owner(pid, fd, name, label)
             holders = index.get(inode)
             if holders is None:
                 index[inode] = (owner,)

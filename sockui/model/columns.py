@@ -8,7 +8,7 @@ is drawn is the widget's business (``widgets/columns.py``); what it says is deci
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -89,6 +89,8 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef(
         "Proto", lambda s, u: proto_label(s), lambda s, u: (_PROTO_ORDER.get(s.proto, 9), proto_label(s))
     ),
+    # The network namespace: shown when more than one has sockets (containers, ``ip netns``).
+    ColumnDef("Netns", lambda s, u: fmt.safe(s.netns_label), lambda s, u: (s.netns_label, s.netns)),
     ColumnDef("State", lambda s, u: s.state, lambda s, u: (s.state, endpoint_order(s.local))),
     ColumnDef(
         "Local",
@@ -113,6 +115,26 @@ COLUMNS: tuple[ColumnDef, ...] = (
 BY_TITLE: dict[str, ColumnDef] = {c.title: c for c in COLUMNS}
 TITLES: tuple[str, ...] = tuple(BY_TITLE)
 DEFAULT_SORT = "Local"
+#: Shown only when the sockets come from more than one network namespace (else it says "host").
+NETNS = "Netns"
+
+
+def spans_namespaces(sockets: Iterable[SocketRecord]) -> bool:
+    """True when the sockets live in more than one network namespace (the Netns column is worth it)."""
+    first: int | None = None
+    for sock in sockets:
+        if first is None:
+            first = sock.netns
+        elif sock.netns != first:
+            return True
+    return False
+
+
+def output_titles(sockets: Iterable[SocketRecord]) -> tuple[str, ...]:
+    """The columns of ``--once``'s table: Netns only when the sockets span namespaces."""
+    if spans_namespaces(sockets):
+        return TITLES
+    return tuple(t for t in TITLES if t != NETNS)
 
 
 def sort_key(column: str, users: Users) -> Callable[[SocketRecord], Any]:

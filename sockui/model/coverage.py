@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sockui.model.netns import NamespaceInfo
 from sockui.model.socket import Snapshot
 
 
@@ -31,14 +32,29 @@ def privilege_note(snapshot: Snapshot) -> str | None:
     return f"owners of {_plural(snapshot.hidden_owners, 'socket')} are hidden: the fd tables of {what} {why}"
 
 
+def unread_namespaces(snapshot: Snapshot) -> list[NamespaceInfo]:
+    """The network namespaces in use whose sockets could not be read (no privilege to enter them)."""
+    return [ns for ns in snapshot.namespaces.values() if ns.unread is not None]
+
+
 def netns_note(snapshot: Snapshot) -> str | None:
-    """Sockets left out because they live in other network namespaces; None when there are none."""
-    if not snapshot.other_netns:
+    """What is missing because some network namespaces could not be read; None when nothing is.
+
+    Worded as ``N network namespaces not shown (why): M sockets held by their processes not listed``;
+    the count of sockets covers only what their processes' fd tables showed.
+    """
+    unread = unread_namespaces(snapshot)
+    if not unread and not snapshot.other_netns:
         return None
-    return (
-        f"{_plural(snapshot.other_netns, 'socket')} held by processes in other network namespaces "
-        "are not listed (this view shows sockui's own namespace)"
-    )
+    why = unread[0].unread if len({ns.unread for ns in unread}) == 1 else None
+    if why is None:
+        why = (
+            "entering them needs root or CAP_SYS_ADMIN" if snapshot.euid != 0 else "they could not be entered"
+        )
+    count = len(unread) or "some"
+    spaces = "network namespace" if count == 1 else "network namespaces"
+    sockets = _plural(snapshot.other_netns, "socket")
+    return f"{count} {spaces} not shown ({why}): {sockets} held by their processes not listed"
 
 
 def notes(snapshot: Snapshot) -> list[str]:

@@ -90,7 +90,10 @@ def pair(sock: SocketRecord, snapshot: Snapshot) -> Pair:
     peer = index.peer(sock)
     lines: list[Line] = []
     if peer is not None:
-        lines.append(("peer", f"{fmt.endpoint(peer.local) or '*'}  on this host"))
+        where = "on this host"
+        if peer.netns != sock.netns and peer.netns_label:
+            where = f"on this host, network namespace {fmt.safe(peer.netns_label)}"
+        lines.append(("peer", f"{fmt.endpoint(peer.local) or '*'}  {where}"))
         lines.append(("process", owners_text(peer)))
     elif sock.binding is Binding.CONNECTED and isinstance(sock.remote, InetEndpoint):
         remote = sock.remote
@@ -125,4 +128,9 @@ def endpoint_lines(sock: SocketRecord, services: ServiceTable) -> list[Line]:
     ]
     if sock.pending:
         lines.append(("pending", f"{len(sock.pending)} client(s) waiting to be accepted"))
+    if sock.netns_label:
+        lines.append(("netns", f"{fmt.safe(sock.netns_label)}  (net:[{sock.netns}])"))
+    containers = list(dict.fromkeys(o.container for o in sock.owners if o.container))
+    if containers:
+        lines.append(("container", ", ".join(fmt.safe(c) for c in containers)))
     return lines

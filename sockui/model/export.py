@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from sockui.model import format as fmt
-from sockui.model.columns import COLUMNS, output_order, proto_label
+from sockui.model.columns import BY_TITLE, output_order, output_titles, proto_label
 from sockui.model.socket import Endpoint, InetEndpoint, Snapshot, SocketRecord
 
 __all__ = [
@@ -45,6 +45,7 @@ JSON_KEYS = (
     "uid",
     "processes",
     "peer_inode",
+    "netns",
 )
 
 CSV_FIELDS = (
@@ -63,6 +64,8 @@ CSV_FIELDS = (
     "uid",
     "processes",
     "peer_inode",
+    "netns_inode",
+    "netns_name",
 )
 
 
@@ -87,8 +90,11 @@ def record_json(sock: SocketRecord) -> dict[str, Any]:
         "remote": endpoint_json(sock.remote),
         "inode": sock.inode,
         "uid": sock.uid,
-        "processes": [{"pid": o.pid, "name": o.name, "fd": o.fd} for o in sock.owners],
+        "processes": [
+            {"pid": o.pid, "name": o.name, "fd": o.fd, "container": o.container} for o in sock.owners
+        ],
         "peer_inode": sock.peer_inode,
+        "netns": {"inode": sock.netns, "name": sock.netns_label},
     }
 
 
@@ -112,14 +118,18 @@ def _json_line(s: SocketRecord) -> str:
     ~3 µs. Keys and their order are the schema's; a test checks that every line decodes to exactly
     :func:`record_json`.
     """
-    processes = ",".join(f'{{"pid":{o.pid},"name":{_quote(o.name)},"fd":{o.fd}}}' for o in s.owners)
+    processes = ",".join(
+        f'{{"pid":{o.pid},"name":{_quote(o.name)},"fd":{o.fd},'
+        f'"container":{"null" if o.container is None else _quote(o.container)}}}'
+        for o in s.owners
+    )
     uid = "null" if s.uid is None else s.uid
     peer = "null" if s.peer_inode is None else s.peer_inode
     return (
         f'{{"proto":"{s.proto.value}","family":"{s.family.value}","type":"{s.type.value}",'
         f'"state":{_quote(s.state)},"binding":"{s.binding.value}","local":{_endpoint_text(s.local)},'
         f'"remote":{_endpoint_text(s.remote)},"inode":{s.inode},"uid":{uid},"processes":[{processes}],'
-        f'"peer_inode":{peer}}}'
+        f'"peer_inode":{peer},"netns":{{"inode":{s.netns},"name":{_quote(s.netns_label)}}}}}'
     )
 
 
@@ -189,6 +199,8 @@ def _csv_row(s: SocketRecord) -> tuple[object, ...]:
         "" if s.uid is None else s.uid,
         processes,
         "" if s.peer_inode is None else s.peer_inode,
+        s.netns,
+        fmt.safe(s.netns_label),
     )
 
 
@@ -207,20 +219,29 @@ def to_csv(sockets: Iterable[SocketRecord]) -> str:
     return out.getvalue()
 
 
-def write_table(sockets: Sequence[SocketRecord], users: Mapping[int, str], out: TextIO) -> None:
+def write_table(
+    sockets: Sequence[SocketRecord],
+    users: Mapping[int, str],
+    out: TextIO,
+    titles: Sequence[str] | None = None,
+) -> None:
     """An aligned text table with a header line (the TUI's columns, see :mod:`columns`).
+
+    ``titles``: the columns to print; by default those of :func:`columns.output_titles` (Netns only
+    when the sockets span network namespaces).
 
     Cells are formatted once, column by column. Columns that are all ASCII (nearly all) are padded
     by ``%`` formatting, in C; the others are padded cell by cell to their display width first, so
     CJK names stay aligned.
     """
-    columns = [[c.title, *(c.cell(s, users) for s in sockets)] for c in COLUMNS]
+    defs = [BY_TITLE[t] for t in (output_titles(sockets) if titles is None else titles)]
+    columns = [[c.title, *(c.cell(s, users) for s in sockets)] for c in defs]
     specs = []
-    for index, (col, defn) in enumerate(zip(columns, COLUMNS, strict=True)):
+    for index, (col, defn) in enumerate(zip(columns, defs, strict=True)):
         if "".join(col).isascii():
             width = max(map(len, col))
             specs.append(
-                f"%{'' if defn.right else '-'}{width}s" if index < len(COLUMNS) - 1 or defn.right else "%s"
+                f"%{'' if defn.right else '-'}{width}s" if index < len(defs) - 1 or defn.right else "%s"
             )
             continue
         width = max(map(fmt.width, col))

@@ -154,7 +154,7 @@ def _quoted(expr: str, start: int) -> Token:
 # --- tree -------------------------------------------------------------------------------------------
 
 End = Literal["local", "remote", "either"]
-Field = Literal["state", "port", "pid", "proc", "user", "path", "addr", "inode"]
+Field = Literal["state", "port", "pid", "proc", "user", "path", "addr", "inode", "netns", "container"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +240,9 @@ _KEYWORDS: dict[str, tuple[Field, End, str]] = {
     "path": ("path", "either", "a path"),
     "inode": ("inode", "either", "an inode number"),
     "ino": ("inode", "either", "an inode number"),
+    "netns": ("netns", "either", "a network namespace label"),
+    "ns": ("netns", "either", "a network namespace label"),
+    "container": ("container", "either", "a container label"),
 }
 _NUMERIC = frozenset({"port", "pid", "inode"})
 

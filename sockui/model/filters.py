@@ -28,6 +28,7 @@ from sockui.model.filter_parse import (
     parse_tree_with_warnings,
     show_text,
 )
+from sockui.model.netns import HOST
 from sockui.model.services import NO_SERVICES, ServiceTable
 from sockui.model.socket import STATE_NAMES, InetEndpoint, Owner, SocketRecord, UnixEndpoint
 
@@ -270,8 +271,53 @@ def _addr(node: Test, services: ServiceTable) -> Predicate:
     return _exists(_inet_ends(node.end), _endpoint_test(spec), node.op == "!=")
 
 
+def _netns(node: Test, services: ServiceTable) -> Predicate:
+    """The namespace label (``host``, an ``ip netns`` name, a container) as ``proc`` matches names.
+
+    ``net:[4026532247]`` labels hold brackets, which fnmatch reads as a class: the label typed out
+    in full, or the bare inode number, matches before any glob is tried.
+    """
+    text = node.arg.text
+    match = _text_match(text)
+    negate = node.op == "!="
+
+    def test(sock: SocketRecord, users: Users) -> bool:
+        label = sock.netns_label
+        if not label:
+            return False
+        return (label == text or str(sock.netns) == text or match(label)) is not negate
+
+    return test
+
+
+def _container(node: Test, services: ServiceTable) -> Predicate:
+    """An owner's container (or systemd unit) label, or the socket's namespace label if not the host's.
+
+    The namespace counts too so that sockets no process holds (TIME_WAIT) in a container's namespace
+    are found by its name.
+    """
+    match = _text_match(node.arg.text)
+
+    def labels(sock: SocketRecord) -> Iterable[str]:
+        found = [o.container for o in sock.owners if o.container]
+        if sock.netns_label and sock.netns_label != HOST:
+            found.append(sock.netns_label)
+        return found
+
+    return _exists(labels, match, node.op == "!=")
+
+
 _TESTS = dict(
-    state=_state, port=_port, pid=_pid, proc=_proc, user=_user, path=_path, addr=_addr, inode=_inode
+    state=_state,
+    port=_port,
+    pid=_pid,
+    proc=_proc,
+    user=_user,
+    path=_path,
+    addr=_addr,
+    inode=_inode,
+    netns=_netns,
+    container=_container,
 )
 
 

@@ -31,6 +31,15 @@ class SnapshotIndex:
     #: How many sockets of each binding state and protocol (the status bar's counts).
     by_binding: Mapping[Binding, int]
     by_proto: Mapping[Proto, int]
+    #: Network namespace inode -> how many of its sockets are in each binding state.
+    by_netns: Mapping[int, Mapping[Binding, int]]
+    #: Network namespace inode -> pid -> name of every process holding a socket there.
+    netns_pids: Mapping[int, Mapping[int, str]]
+
+    @property
+    def spans_namespaces(self) -> bool:
+        """More than one namespace has sockets: the Netns column is worth its room."""
+        return len(self.by_netns) > 1
 
     def peer(self, sock: SocketRecord) -> SocketRecord | None:
         """The local other end of ``sock``, when it is in this snapshot."""
@@ -59,31 +68,43 @@ def build_index(sockets: Iterable[SocketRecord]) -> SnapshotIndex:
     """
     by_key: dict[int, SocketRecord] = {}
     by_pid: dict[int, list[SocketRecord]] = {}
-    tcp_listeners: dict[tuple[Family, int], list[SocketRecord]] = {}
-    unix_listeners: dict[str, SocketRecord] = {}
+    # Listeners by namespace too: an accepted socket lives in its listener's namespace, and the
+    # same port (or abstract name) in two namespaces is two different listeners.
+    tcp_listeners: dict[tuple[int, Family, int], list[SocketRecord]] = {}
+    unix_listeners: dict[tuple[int, str], SocketRecord] = {}
     connected: list[SocketRecord] = []
     by_binding: Counter[Binding] = Counter()
     by_proto: Counter[Proto] = Counter()
+    by_netns: dict[int, Counter[Binding]] = {}
+    netns_pids: dict[int, dict[int, str]] = {}
     for sock in sockets:
         by_key[sock.key] = sock
-        by_binding[sock.binding] += 1
+        binding = sock.binding
+        by_binding[binding] += 1
         by_proto[sock.proto] += 1
+        netns = sock.netns
+        counts = by_netns.get(netns)
+        if counts is None:
+            counts = by_netns[netns] = Counter()
+            netns_pids[netns] = {}
+        counts[binding] += 1
         owners = sock.owners
         if owners:
             last = -1
+            pids = netns_pids[netns]
             for owner in owners:  # sorted by pid: one entry per process
                 if owner.pid != last:
                     by_pid.setdefault(owner.pid, []).append(sock)
+                    pids[owner.pid] = owner.name
                     last = owner.pid
-        binding = sock.binding
         if binding is Binding.CONNECTED:
             connected.append(sock)
         elif binding is Binding.LISTENING:
             local = sock.local
             if sock.proto is Proto.TCP and isinstance(local, InetEndpoint):
-                tcp_listeners.setdefault((sock.family, local.port), []).append(sock)
+                tcp_listeners.setdefault((netns, sock.family, local.port), []).append(sock)
             elif isinstance(local, UnixEndpoint) and local.path is not None:
-                unix_listeners[local.path] = sock
+                unix_listeners[netns, local.path] = sock
     clients: dict[int, list[SocketRecord]] = {}
     listener: dict[int, SocketRecord] = {}
     folded: dict[str, str] = {}
@@ -91,14 +112,14 @@ def build_index(sockets: Iterable[SocketRecord]) -> SnapshotIndex:
         local = sock.local
         found: SocketRecord | None = None
         if sock.proto is Proto.TCP and isinstance(local, InetEndpoint):
-            candidates = tcp_listeners.get((sock.family, local.port))
+            candidates = tcp_listeners.get((sock.netns, sock.family, local.port))
             if candidates:
                 address = folded.get(local.address)
                 if address is None:
                     address = folded[local.address] = normalize_address(local.address)
                 found = _best_listener(candidates, address)
         elif sock.proto is Proto.UNIX and isinstance(local, UnixEndpoint) and local.path is not None:
-            found = unix_listeners.get(local.path)
+            found = unix_listeners.get((sock.netns, local.path))
         if found is not None and found.key != sock.key:
             listener[sock.key] = found
             clients.setdefault(found.key, []).append(sock)
@@ -109,6 +130,8 @@ def build_index(sockets: Iterable[SocketRecord]) -> SnapshotIndex:
         by_pid={k: tuple(v) for k, v in by_pid.items()},
         by_binding=dict(by_binding),
         by_proto=dict(by_proto),
+        by_netns={k: dict(v) for k, v in by_netns.items()},
+        netns_pids=netns_pids,
     )
 
 

@@ -14,12 +14,14 @@ thread without copies or locks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 from sockui.model.kernel import TCP_STATE_NAMES
+from sockui.model.netns import NamespaceInfo
 from sockui.model.services import NO_SERVICES, ServiceTable
 
 if TYPE_CHECKING:
@@ -97,6 +99,8 @@ class Owner(NamedTuple):
     pid: int
     fd: int
     name: str
+    #: The process's container (name or short id), pod or systemd unit, from its cgroup; None if none.
+    container: str | None = None
 
 
 class SocketRecord(NamedTuple):
@@ -134,6 +138,10 @@ class SocketRecord(NamedTuple):
     #: Raw ``struct tcp_info`` bytes from INET_DIAG_INFO; decode with ``model.tcpinfo.decode``.
     #: Kept raw because decoding 100k of them per refresh would be wasted work.
     tcp_info: bytes | None = None
+    #: The network namespace the socket lives in (its inode; 0 where unknown, e.g. the psutil fallback).
+    netns: int = 0
+    #: How that namespace is called: ``host``, an ``ip netns`` name, a container, ``net:[INODE]``.
+    netns_label: str = ""
 
     @property
     def key(self) -> int:
@@ -174,9 +182,11 @@ class Snapshot:
     unreadable_pids: int = 0
     #: Effective uid of the collector (0: root), so notes can say why owners are hidden.
     euid: int | None = None
-    #: Sockets held by processes in other network namespaces: not in this namespace's tables, so
-    #: not listed (sockui reads its own namespace only), but counted so the status can say so.
+    #: Sockets held by processes in network namespaces sockui could not read (no privilege to enter
+    #: them): not listed, but counted so the status can say so.
     other_netns: int = 0
+    #: Every network namespace seen, by inode (the ones read and the ones that could not be).
+    namespaces: Mapping[int, NamespaceInfo] = field(default_factory=dict, compare=False)
     #: The owners were not read yet (a quick first snapshot): the next one, right after, has them.
     owners_pending: bool = False
     #: True when the portable psutil fallback was used: fields it cannot know are empty.

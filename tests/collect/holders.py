@@ -271,3 +271,15 @@ def _child_main(config: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     _child_main(json.loads(sys.argv[1]))
+
+
+def without_container(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``processes`` of a JSON row without their ``container`` key, after checking it is there.
+
+    What the container label is depends on where the tests run (a CI container, a systemd unit):
+    these tests compare pids, names and fds; the namespace tests check labels they made themselves.
+    """
+    for entry in processes:
+        assert "container" in entry, entry
+        assert entry["container"] is None or isinstance(entry["container"], str), entry
+    return [{k: v for k, v in entry.items() if k != "container"} for entry in processes]

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
+import sockui
 from sockui.collect import inet_diag
 from sockui.collect.netlink import NetlinkSocket
 
-from .holders import read_line
+from .holders import AS_NOBODY, read_line
 
 #: A child that arms PR_SET_PDEATHSIG, checks its parent is the test, runs ``BODY`` and waits for EOF.
 #: argv[1] is the test's pid; the body reads its own arguments from argv[2:].
@@ -222,3 +223,55 @@ def cgroup_tree(mount: Path, relative: str) -> Iterator[Path]:
 def move_to_cgroup(path: Path, pid: int) -> None:
     """Put ``pid`` in the cgroup at ``path``."""
     (path / "cgroup.procs").write_text(str(pid))
+
+
+# -- helpers for the end-to-end namespace tests -----------------------------------------------------
+
+#: Command prefix: a new network namespace of its own (no name), loopback brought up, then the command
+#: (``unshare`` and ``sh`` both exec: the pid we get is the command's).
+UNSHARE_LO_UP = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
+def netns_of_pid(pid: int | str) -> int:
+    """Inode of a process's network namespace."""
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+def nobody_env() -> dict[str, str]:
+    """An environment in which nobody can import sockui from this checkout (whatever the venv does)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(Path(sockui.__file__).parents[1]),
+    }
+
+
+def run_sockui_as_nobody(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """``python -m sockui ARGS`` as nobody (setpriv, no supplementary groups); skips when nobody cannot
+    run the interpreter at all (a venv under a directory only root may enter)."""
+    probe = subprocess.run(
+        [*AS_NOBODY, sys.executable, "-c", "import sockui.cli"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd="/",
+        env=nobody_env(),
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot run {sys.executable} -m sockui here: {probe.stderr.strip()[-300:]}")
+    return subprocess.run(
+        [*AS_NOBODY, sys.executable, "-m", "sockui", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="surrogateescape",
+        timeout=timeout,
+        cwd="/",
+        env=nobody_env(),
+        check=False,
+    )
+
+
+def rows_by_inode(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """``--json`` rows keyed by socket inode (rows without an inode, e.g. TIME_WAIT, left out)."""
+    return {row["inode"]: row for row in rows if row["inode"]}

@@ -39,6 +39,8 @@ CSV_FIELDS = [
     "uid",
     "processes",
     "peer_inode",
+    "netns_inode",
+    "netns_name",
 ]
 
 
@@ -91,6 +93,8 @@ def test_csv_rows_flatten_the_fields(scenario: Scenario) -> None:
         "uid": str(os.geteuid()),
         "processes": f"{sc.pid}/{sc.comm}/{sc.fd('tcp4_listener')}",
         "peer_inode": "",
+        "netns_inode": str(os.stat("/proc/self/ns/net").st_ino),
+        "netns_name": "host",
     }
     client = by_inode[sc.inode("tcp4_client")]
     assert (client["remote_address"], client["remote_port"]) == ("127.0.0.1", str(sc.port("tcp4_listener")))

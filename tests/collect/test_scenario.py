@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .holders import run_sockui
+from .holders import run_sockui, without_container
 from .scenario import BOUND_INACTIVE_KERNEL, Scenario, SocketBag, find_by_inode, inode_of, own_comm
 
 #: docs/spec.md section 5, in order.
@@ -36,6 +36,7 @@ JSON_KEYS = [
     "uid",
     "processes",
     "peer_inode",
+    "netns",
 ]
 TCP_STATES = {
     "LISTEN",
@@ -310,7 +311,7 @@ def test_owner_is_this_process_and_fd(key: str, scenario_tw: Scenario, output: l
     if key not in sc.socks:
         pytest.skip("no IPv6 loopback on this machine")
     got = find_by_inode(output, sc.inode(key))
-    assert got["processes"] == [{"pid": sc.pid, "name": sc.comm, "fd": sc.fd(key)}]
+    assert without_container(got["processes"]) == [{"pid": sc.pid, "name": sc.comm, "fd": sc.fd(key)}]
 
 
 def test_shared_socket_lists_both_holders(scenario_tw: Scenario, output: list[dict[str, Any]]) -> None:
@@ -328,7 +329,7 @@ def test_shared_socket_lists_both_holders(scenario_tw: Scenario, output: list[di
         key=lambda o: (o["pid"], o["fd"]),
     )
     got = find_by_inode(output, sc.inode("shared"))
-    assert got["processes"] == expected
+    assert without_container(got["processes"]) == expected
 
 
 def test_time_wait_has_no_inode_and_no_owner(scenario_tw: Scenario, output: list[dict[str, Any]]) -> None:
@@ -387,10 +388,16 @@ def test_every_object_follows_the_schema(output: list[dict[str, Any]]) -> None:
         assert obj["uid"] is None or isinstance(obj["uid"], int)
         assert isinstance(obj["processes"], list)
         for proc in obj["processes"]:
-            assert list(proc) == ["pid", "name", "fd"], proc
+            assert list(proc) == ["pid", "name", "fd", "container"], proc
             assert isinstance(proc["pid"], int) and isinstance(proc["fd"], int)
             assert isinstance(proc["name"], str)
+            assert proc["container"] is None or isinstance(proc["container"], str)
         assert obj["peer_inode"] is None or (isinstance(obj["peer_inode"], int) and obj["peer_inode"] > 0)
+        assert list(obj["netns"]) == ["inode", "name"], obj
+        assert isinstance(obj["netns"]["inode"], int) and obj["netns"]["inode"] > 0, obj
+        assert isinstance(obj["netns"]["name"], str) and obj["netns"]["name"], obj
+    own = os.stat("/proc/self/ns/net").st_ino
+    assert {o["netns"]["name"] for o in output if o["netns"]["inode"] == own} == {"host"}
 
 
 def test_owners_in_this_process_are_real_fds(scenario_tw: Scenario, output: list[dict[str, Any]]) -> None:
@@ -443,4 +450,6 @@ def test_socket_held_twice_by_one_process(kind: str, bag: SocketBag, tmp_path: P
     assert result.returncode == 0, result.stderr
     got = find_by_inode(json.loads(result.stdout), inode_of(sock))
     fds = sorted([sock.fileno(), twin.fileno()])
-    assert got["processes"] == [{"pid": os.getpid(), "name": own_comm(), "fd": fd} for fd in fds]
+    assert without_container(got["processes"]) == [
+        {"pid": os.getpid(), "name": own_comm(), "fd": fd} for fd in fds
+    ]

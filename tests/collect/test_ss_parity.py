@@ -102,6 +102,8 @@ def sockui_flows() -> Counter[Flow]:
         assert obj["proto"] in ("tcp", "udp"), obj
         if obj["state"] == "BOUND_INACTIVE" or obj["binding"] == "unbound":
             continue  # not in ss 6.1's view / in no kernel table at all
+        if obj["netns"]["name"] != "host":
+            continue  # ss sees one namespace (ours); sockui sees them all
         remote = obj["remote"] or {"address": "", "port": 0}
         flows[
             (

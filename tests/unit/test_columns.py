@@ -41,9 +41,18 @@ def test_layout_80() -> None:
     assert lay.widths[:2] == (8, 11)
 
 
+def test_netns_column_when_asked_for() -> None:
+    lay = layout(200, COLUMNS)
+    assert titles(lay) == list(COLUMNS)
+    assert dict(zip(titles(lay), lay.widths, strict=True))["Netns"] == 12
+    assert used_width(lay) == 200
+    # Narrow: the queues, fd and user give way before the namespace does.
+    assert titles(layout(100, COLUMNS)) == ["Proto", "Netns", "State", "Local", "Remote", "Process"]
+
+
 def test_layout_200_keeps_everything() -> None:
     lay = layout(200)
-    assert titles(lay) == list(COLUMNS)
+    assert titles(lay) == [c for c in COLUMNS if c != "Netns"]  # Netns: only when namespaces differ
     assert used_width(lay) == 200
     fixed = {c.title: w for c, w in zip(lay.columns, lay.widths, strict=True) if c.width is not None}
     # Wide enough for BOUND_INACTIVE, and for "Recv-Q ▲" with its sort arrow.
@@ -175,6 +184,7 @@ def test_cells() -> None:
     )
     assert cells(sock, {1000: "alice"}) == {
         "Proto": "tcp6",
+        "Netns": "",
         "State": "ESTABLISHED",
         "Local": "[::1]:8080",
         "Remote": "[::1]:50000",

@@ -46,6 +46,7 @@ SCHEMA_KEYS = [
     "uid",
     "processes",
     "peer_inode",
+    "netns",
 ]
 FLAT_FIELDS = [
     "proto",
@@ -63,6 +64,8 @@ FLAT_FIELDS = [
     "uid",
     "processes",
     "peer_inode",
+    "netns_inode",
+    "netns_name",
 ]
 
 HOSTILE = 'evil\x1b[31m\nname\t\u202e;x/y,"q"\udcff\\'
@@ -213,12 +216,30 @@ def test_json_tcp_listener() -> None:
             "remote": None,
             "inode": 101,
             "uid": 0,
-            "processes": [{"pid": 10, "name": "nginx", "fd": 3}, {"pid": 11, "name": "nginx", "fd": 3}],
+            "processes": [
+                {"pid": 10, "name": "nginx", "fd": 3, "container": None},
+                {"pid": 11, "name": "nginx", "fd": 3, "container": None},
+            ],
             "peer_inode": None,
+            "netns": {"inode": 0, "name": ""},
         }
     ]
     processes = ordered(to_json([LISTENER]))[0][9][1]
-    assert [[k for k, _v in p] for p in processes] == [["pid", "name", "fd"]] * 2
+    assert [[k for k, _v in p] for p in processes] == [["pid", "name", "fd", "container"]] * 2
+
+
+def test_json_netns_and_container() -> None:
+    sock = LISTENER._replace(
+        netns=4026532247,
+        netns_label="web\x1b1",
+        owners=(Owner(10, 3, "nginx", "3f2a9c1b7d4e"), Owner(11, 3, "nginx")),
+    )
+    (obj,) = json.loads(to_json([sock]))
+    assert obj["netns"] == {"inode": 4026532247, "name": "web\x1b1"}
+    assert [p["container"] for p in obj["processes"]] == ["3f2a9c1b7d4e", None]
+    assert json.loads(to_json([sock])) == [record_json(sock)]
+    row = csv_rows(to_csv([sock]))[0]
+    assert (row["netns_inode"], row["netns_name"]) == ("4026532247", "web\\e1")
 
 
 def test_json_ipv6_flow_and_time_wait() -> None:
@@ -348,6 +369,8 @@ def test_csv_values() -> None:
         "uid": "0",
         "processes": "10/nginx/3;11/nginx/3",
         "peer_inode": "",
+        "netns_inode": "0",
+        "netns_name": "",
     }
     assert (flow["remote_address"], flow["remote_port"], flow["uid"]) == ("2001:db8:1::9", "51000", "1000")
     assert (tw["inode"], tw["uid"], tw["processes"]) == ("0", "", "")

@@ -748,3 +748,29 @@ def test_misspelt_keyword_before_a_comparison_is_an_error() -> None:
 @pytest.mark.parametrize("expr", ["nginx", "nginx 443", "port 8765", "python3 tcp", "10.0.0.1:80", "abc:def"])
 def test_no_warning_for_plain_searches(expr: str) -> None:
     assert parse(expr).warnings == ()
+
+
+def test_netns_and_container_words() -> None:
+    web = rec(owners=(Owner(10, 3, "nginx", "3f2a9c1b7d4e"),))._replace(netns=4026532247, netns_label="web-1")
+    host = rec(owners=own("sshd", 1))._replace(netns=4026531840, netns_label="host")
+    anon = rec()._replace(netns=4026532300, netns_label="net:[4026532300]")
+    # A host-network container: the host's namespace, a container's cgroup.
+    hostnet = rec(owners=(Owner(20, 4, "redis", "redis-cache"),))._replace(
+        netns=4026531840, netns_label="host"
+    )
+    world = [web, host, anon, hostnet]
+
+    def hits(expr: str) -> list[SocketRecord]:
+        return [s for s in world if parse(expr).matches(s)]
+
+    assert hits("netns web*") == [web]
+    assert hits("netns WEB") == [web]  # substring, any case, as proc does
+    assert hits("netns host") == [host, hostnet]
+    assert hits("netns net:[4026532300]") == [anon]  # brackets: not a glob class
+    assert hits("netns 4026532247") == [web]
+    assert hits("netns != host") == [web, anon]
+    assert hits("ns:web-1") == [web]
+    assert hits("container 3f2a*") == [web]
+    assert hits("container redis") == [hostnet]
+    assert hits("container web-1") == [web]  # the namespace's label counts for sockets no one holds
+    assert hits("not container *") == [host]

@@ -182,3 +182,34 @@ def test_peer() -> None:
     index = build_index([a, b, gone])
     assert index.peer(a) is b and index.peer(b) is a
     assert index.peer(gone) is None
+
+
+def test_listeners_and_clients_stay_in_their_namespace() -> None:
+    """The same port listening in two namespaces: each accepted socket belongs to its own namespace's."""
+    host_listener = rec(1, binding=Binding.LISTENING, local=ep("0.0.0.0", 80))._replace(netns=1)
+    web_listener = rec(2, binding=Binding.LISTENING, local=ep("0.0.0.0", 80))._replace(netns=2)
+    host_conn = rec(3, local=ep("10.0.0.5", 80), remote=ep("10.0.0.9", 5000))._replace(netns=1)
+    web_conn = rec(4, local=ep("172.17.0.2", 80), remote=ep("172.17.0.1", 6000))._replace(netns=2)
+    unix_a = rec(5, proto=Proto.UNIX, family=Family.UNIX, binding=Binding.LISTENING)
+    unix_a = unix_a._replace(local=UnixEndpoint("@bus"), netns=1)
+    unix_b = unix_a._replace(cookie=6, inode=6, netns=2)
+    accepted_b = rec(7, proto=Proto.UNIX, family=Family.UNIX)._replace(local=UnixEndpoint("@bus"), netns=2)
+    index = build_index([host_listener, web_listener, host_conn, web_conn, unix_a, unix_b, accepted_b])
+    assert keys(list(index.clients_of(host_listener))) == [3]
+    assert keys(list(index.clients_of(web_listener))) == [4]
+    assert index.listener_of(accepted_b) == unix_b
+    assert index.clients_of(unix_a) == ()
+    assert index.spans_namespaces
+    assert index.by_netns == {
+        1: {Binding.LISTENING: 2, Binding.CONNECTED: 1},
+        2: {Binding.LISTENING: 2, Binding.CONNECTED: 2},
+    }
+
+
+def test_processes_per_namespace() -> None:
+    owned = rec(1, binding=Binding.LISTENING, local=ep("0.0.0.0", 80))._replace(
+        netns=7, owners=(Owner(10, 3, "nginx"), Owner(11, 3, "nginx"))
+    )
+    index = build_index([owned, rec(2)._replace(netns=7)])
+    assert index.netns_pids == {7: {10: "nginx", 11: "nginx"}}
+    assert not index.spans_namespaces

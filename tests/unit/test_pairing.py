@@ -11,19 +11,28 @@ from sockui.model.pairing import (
     normalize_address,
 )
 
+HOST = 4026531840
+
 
 def flow(
-    key: int, laddr: str, lport: int, raddr: str, rport: int, proto: str = "tcp", closing: bool = False
+    key: int,
+    laddr: str,
+    lport: int,
+    raddr: str,
+    rport: int,
+    proto: str = "tcp",
+    closing: bool = False,
+    netns: int = HOST,
 ) -> ConnectedFlow:
-    return (key, proto, laddr, lport, raddr, rport, closing)
+    return (key, proto, laddr, lport, raddr, rport, closing, netns)
 
 
-def udp(key: int, laddr: str, lport: int, raddr: str, rport: int) -> ConnectedFlow:
-    return flow(key, laddr, lport, raddr, rport, proto="udp")
+def udp(key: int, laddr: str, lport: int, raddr: str, rport: int, netns: int = HOST) -> ConnectedFlow:
+    return flow(key, laddr, lport, raddr, rport, proto="udp", netns=netns)
 
 
-def bound(key: int, laddr: str, lport: int) -> BoundFlow:
-    return (key, laddr, lport)
+def bound(key: int, laddr: str, lport: int, netns: int = HOST) -> BoundFlow:
+    return (key, laddr, lport, netns)
 
 
 # --- normalize_address ------------------------------------------------------------------------------
@@ -185,3 +194,56 @@ def test_udp_ipv6_client_is_not_served_by_ipv4_wildcard() -> None:
     # An AF_INET socket bound to 0.0.0.0 never receives IPv6 datagrams: a client connected to
     # [::1]:5353 does not talk to it. Fails today: inet_peers tries both wildcards for any address.
     assert inet_peers([udp(1, "::1", 43000, "::1", 5353)], [bound(2, "0.0.0.0", 5353)]) == {}
+
+
+# --- across network namespaces --------------------------------------------------------------------------
+
+A, B = 4026532001, 4026532002
+
+
+def test_a_veth_connection_pairs_across_namespaces() -> None:
+    peers = inet_peers(
+        [
+            flow(1, "10.9.0.2", 40000, "10.9.0.1", 80, netns=A),
+            flow(2, "10.9.0.1", 80, "10.9.0.2", 40000, netns=B),
+        ]
+    )
+    assert peers == {1: 2, 2: 1}
+
+
+def test_loopback_never_pairs_across_namespaces() -> None:
+    # The same loopback 4-tuple in two namespaces: two different hosts, each pairs within its own.
+    peers = inet_peers(
+        [
+            flow(1, "127.0.0.1", 5000, "127.0.0.1", 80, netns=A),
+            flow(2, "127.0.0.1", 80, "127.0.0.1", 5000, netns=A),
+            flow(3, "127.0.0.1", 5000, "127.0.0.1", 80, netns=B),
+        ]
+    )
+    assert peers == {1: 2, 2: 1}
+    assert 3 not in peers, "namespace B's loopback socket has no peer in B"
+
+
+def test_a_tuple_in_two_namespaces_is_ambiguous_not_guessed() -> None:
+    # Two containers with the same private address, each with a client of the same 4-tuple: the
+    # reverse end in a third namespace cannot tell which one it talks to.
+    peers = inet_peers(
+        [
+            flow(1, "172.17.0.2", 40000, "172.17.0.1", 80, netns=A),
+            flow(2, "172.17.0.2", 40000, "172.17.0.1", 80, netns=B),
+            flow(3, "172.17.0.1", 80, "172.17.0.2", 40000, netns=HOST),
+        ]
+    )
+    assert 3 not in peers
+    assert peers.get(1) == 3 and peers.get(2) == 3, "each client still finds the one server end"
+
+
+def test_udp_wildcard_server_only_serves_its_own_namespace() -> None:
+    peers = inet_peers(
+        [
+            udp(1, "10.9.0.2", 5353, "10.9.0.1", 53, netns=A),
+            udp(2, "127.0.0.1", 5353, "127.0.0.1", 53, netns=B),
+        ],
+        [bound(10, "0.0.0.0", 53, netns=B)],
+    )
+    assert peers == {2: 10}

@@ -131,9 +131,10 @@ def test_fd_count_gone_is_negative(tree: Path) -> None:
 def test_scan_process(tree: Path) -> None:
     scan = scan_process(str(tree), 200)
     assert scan is not None
-    pid, count, name, sockets, netns = scan
+    pid, count, name, sockets, netns, label = scan
     assert (pid, name, sockets) == (200, "we\nird", {9: 2002, 1: 2002})
     assert netns == 0  # the fake tree has no ns/net link: unknown
+    assert label is None  # nor a cgroup file: no container
     assert count == fd_count(str(tree), 200)
     assert scan_process(str(tree), 999) is None
     # Exited between the stat and the walk: the count is given, the directory is gone.
@@ -144,7 +145,7 @@ def test_scan_all(tree: Path) -> None:
     scans = {s[0]: s for s in scan_all(str(tree))}
     assert set(scans) == {100, 200, 300}
     assert scans[300][3] is None
-    assert scans[100][2:] == ("nginx", {3: 1001, 7: 2002}, 0)
+    assert scans[100][2:] == ("nginx", {3: 1001, 7: 2002}, 0, None)
     assert {s[0] for s in scan_all(str(tree), skip_pid=200)} == {100, 300}
 
 
@@ -276,7 +277,7 @@ def test_first_refresh_is_full(tree: Path) -> None:
 
 def test_load_full_scan_replaces_everything(tree: Path) -> None:
     owners = loaded(tree)
-    owners.load_full_scan([(555, 3, "solo", {4: 1001}, 0), (556, 1, "blind", None, 0)])
+    owners.load_full_scan([(555, 3, "solo", {4: 1001}, 0, None), (556, 1, "blind", None, 0, None)])
     assert owners.owners(1001) == (Owner(555, 4, "solo"),)
     assert owners.owners(2002) == ()
     assert owners.unreadable_pids == 1
@@ -303,7 +304,7 @@ def test_forkscan_matches_scan_all(tree: Path) -> None:
     assert sorted(result) == sorted(scan_all(str(tree)))
     # marshal kept the shapes: tuples with int-keyed dicts, None for the unreadable table.
     by_pid = {s[0]: s for s in result}
-    assert by_pid[200] == (200, fd_count(str(tree), 200), "we\nird", {9: 2002, 1: 2002}, 0)
+    assert by_pid[200] == (200, fd_count(str(tree), 200), "we\nird", {9: 2002, 1: 2002}, 0, None)
     assert by_pid[300][3] is None
     # Loading the forked result gives the same map as walking inline.
     forked, inline = OwnerMap(str(tree)), loaded(tree)
