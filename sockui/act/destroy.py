@@ -25,8 +25,11 @@ import shlex
 from dataclasses import dataclass
 
 from sockui.collect.netlink import SOCK_DESTROY, NetlinkError, NetlinkSocket
+from sockui.collect.netns import NetnsError
+from sockui.collect.netns_link import netlink_in
 from sockui.collect.query import exact_request, locate, port_entries
 from sockui.model.binding import inet_state
+from sockui.model.copytext import enter_prefix
 from sockui.model.kernel import TCP_CLOSE
 from sockui.model.socket import Binding, Family, InetEndpoint, Proto, SocketRecord, UnixEndpoint
 
@@ -96,7 +99,10 @@ def destroy(sock: SocketRecord, nl: NetlinkSocket | None = None) -> DestroyResul
     if refused is not None or request is None:
         return DestroyResult(False, refused or UNIX_REFUSED, offer_kill=owned)
     try:
-        link = nl or NetlinkSocket()
+        # SOCK_DESTROY looks the cookie up in the namespace of the netlink socket: make it there.
+        link = nl or netlink_in(sock.netns, sock.pids)
+    except NetnsError as exc:
+        return DestroyResult(False, f"cannot enter its network namespace: {exc}")
     except OSError as exc:
         return DestroyResult(
             False, f"cannot reach the kernel's socket interface: {os.strerror(exc.errno or 0)}"
@@ -209,7 +215,10 @@ def ss_kill_command(sock: SocketRecord) -> str:
     """
     if sock.proto not in (Proto.TCP, Proto.UDP) or not isinstance(sock.local, InetEndpoint):
         return ""
-    args = ["ss", "-K", "-n", "-t" if sock.proto is Proto.TCP else "-u"]
+    enter, _why = enter_prefix(sock)
+    if enter is None:
+        return ""
+    args = [*shlex.split(enter), "ss", "-K", "-n", "-t" if sock.proto is Proto.TCP else "-u"]
     args.append("-6" if sock.family is Family.IPV6 else "-4")
     if isinstance(sock.remote, InetEndpoint):
         # Any state: the connection may have moved on (e.g. to CLOSE_WAIT) since it was listed.

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 from sockui.collect import inet_diag, unix_diag
 from sockui.collect.netlink import NetlinkError, NetlinkSocket
+from sockui.collect.netns_link import netlink_in
 from sockui.model.binding import dgram_state, tcp_state, unix_state
 from sockui.model.follow import FlowId, Observation
 from sockui.model.kernel import AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP
@@ -96,6 +97,10 @@ def look(nl: NetlinkSocket, flow: FlowId, now: float) -> Observation:
         return Observation(flow, now, False, error=f"query failed: {exc}")
 
 
+#: Seconds before trying again to enter a namespace that could not be entered (each try is a thread).
+RETRY_ENTER = 5.0
+
+
 class FollowPoller:
     """One thread that looks at every followed socket each :data:`PERIOD` and reports the batch.
 
@@ -110,6 +115,8 @@ class FollowPoller:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        #: Namespaces that could not be entered: netns -> (when, the error), retried after a while.
+        self._refused: dict[int, tuple[float, str]] = {}
 
     def follow(self, flow: FlowId) -> None:
         """Start looking at ``flow`` (the next round includes it); starts the thread on first use."""
@@ -141,31 +148,51 @@ class FollowPoller:
             thread.join(timeout)
 
     def _run(self) -> None:
-        nl: NetlinkSocket | None = None
+        # One netlink socket per network namespace followed into (a query sees its own namespace).
+        links: dict[int, NetlinkSocket] = {}
         try:
             while True:
                 with self._cond:
                     if self._stopping:
                         return
                     flows = list(self._flows)
-                if nl is None or nl.broken:
-                    if nl is not None:
-                        nl.close()
-                    nl = NetlinkSocket(timeout=2.0)
-                self._deliver(self.look_all(nl, flows))
+                self._deliver(self._look_round(links, flows))
+                wanted = {f.netns for f in flows}
+                for netns in [n for n in links if n not in wanted]:
+                    links.pop(netns).close()  # nothing followed there any more: let it go
                 with self._cond:
                     if not self._stopping:
                         self._cond.wait(self._period)
-        except OSError as exc:  # could not even open a netlink socket: say so once, stop
-            self._deliver(
-                [Observation(f, time.time(), False, error=f"cannot query: {exc}") for f in self.flows]
-            )
         finally:
-            if nl is not None:
-                nl.close()
+            for link in links.values():
+                link.close()
+
+    def _look_round(self, links: dict[int, NetlinkSocket], flows: list[FlowId]) -> list[Observation]:
+        """A look at each flow, each through a netlink socket of its namespace."""
+        now = time.time()
+        result: list[Observation] = []
+        for flow in flows:
+            link = links.get(flow.netns)
+            if link is not None and link.broken:
+                links.pop(flow.netns).close()
+                link = None
+            if link is None:
+                refused = self._refused.get(flow.netns)
+                if refused is not None and now - refused[0] < RETRY_ENTER:
+                    result.append(Observation(flow, now, False, error=refused[1]))
+                    continue
+                try:
+                    link = links[flow.netns] = netlink_in(flow.netns, flow.pids, timeout=2.0)
+                except OSError as exc:  # NetnsError included: a plain sentence
+                    error = f"cannot query: {exc}"
+                    self._refused[flow.netns] = (now, error)
+                    result.append(Observation(flow, now, False, error=error))
+                    continue
+            result.append(look(link, flow, now))
+        return result
 
     @staticmethod
     def look_all(nl: NetlinkSocket, flows: Iterable[FlowId]) -> list[Observation]:
-        """One round: a look at each flow."""
+        """One round through one netlink socket (all flows in its namespace): a look at each flow."""
         now = time.time()
         return [look(nl, flow, now) for flow in flows]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from sockui.model import format as fmt
 from sockui.model.columns import local_cell, proto_label, remote_cell
 from sockui.model.export import record_json
+from sockui.model.netns import HOST
 from sockui.model.process import ProcessInfo
 from sockui.model.socket import Binding, Endpoint, InetEndpoint, Proto, SocketRecord, UnixEndpoint
 
@@ -158,8 +159,32 @@ def _ss_inet_end(ep: InetEndpoint) -> str:
     return fmt.endpoint(ep)  # 127.0.0.1:80, [::1]:80, [::ffff:127.0.0.1]:80: all verified with ss
 
 
+def enter_prefix(sock: SocketRecord) -> tuple[str | None, str]:
+    """What runs a command in ``sock``'s network namespace: "" for ours, ``nsenter -t PID -n `` else.
+
+    ``ss`` sees one namespace, the one it runs in; a command for a socket of a container must run
+    there. Entered through an owner's pid (``ss -N`` would need an ``ip netns`` name, which most
+    containers' namespaces lack). Returns (None, why) when no owner is known to enter by.
+    """
+    if not sock.netns_label or sock.netns_label == HOST:
+        return "", ""
+    if sock.owners:
+        return f"nsenter -t {sock.owners[0].pid} -n ", ""
+    label = fmt.safe(sock.netns_label)
+    return None, f"it is in network namespace {label}, and no process is known to enter it by"
+
+
 def _ss_command(sock: SocketRecord, kill: bool) -> tuple[str | None, str]:
     """(the command, or None and why not)."""
+    enter, why_not = enter_prefix(sock)
+    if enter is None:
+        return None, why_not
+    text, why_not = _ss_in_namespace(sock, kill)
+    return (enter + text if text is not None else None), why_not
+
+
+def _ss_in_namespace(sock: SocketRecord, kill: bool) -> tuple[str | None, str]:
+    """The ss command as it is run inside the socket's namespace."""
     prefix = "ss -K" if kill else "ss"
     if sock.proto is Proto.UNIX:
         if kill:

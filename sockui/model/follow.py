@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sockui.model import format as fmt
 from sockui.model.columns import proto_label
+from sockui.model.netns import HOST
 from sockui.model.socket import Binding, Endpoint, Family, Proto, Snapshot, SocketRecord
 from sockui.model.tcpinfo import TcpInfo, decode
 
@@ -39,6 +40,12 @@ class FlowId:
     inode: int = 0
     #: The interface a socket is bound to (SO_BINDTODEVICE, scoped IPv6): exact queries must name it.
     ifindex: int = 0
+    #: The network namespace (inode; 0: unknown or ours): 127.0.0.1:80 in two namespaces is two sockets.
+    netns: int = 0
+    #: How the namespace is called, for the view's title; not part of the identity.
+    netns_label: str = field(default="", compare=False)
+    #: Processes that held it when it was followed: a way into its namespace for the exact queries.
+    pids: tuple[int, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, sock: SocketRecord) -> FlowId:
@@ -51,6 +58,9 @@ class FlowId:
                 sock.remote,
                 sock.binding is Binding.LISTENING,
                 sock.inode,
+                netns=sock.netns,
+                netns_label=sock.netns_label,
+                pids=sock.pids,
             )
         connected = sock.binding is Binding.CONNECTED
         return cls(
@@ -59,6 +69,10 @@ class FlowId:
             sock.local,
             sock.remote if connected else None,
             sock.binding is Binding.LISTENING,
+            ifindex=sock.ifindex,
+            netns=sock.netns,
+            netns_label=sock.netns_label,
+            pids=sock.pids,
         )
 
     def matches(self, sock: SocketRecord) -> bool:
@@ -69,11 +83,12 @@ class FlowId:
         """``tcp 127.0.0.1:5000 -> 127.0.0.1:80``, ``tcp 0.0.0.0:80 (listening)``: safe text."""
         proto = proto_label_of(self)
         local = fmt.endpoint(self.local) or "*"
+        where = f" in {fmt.safe(self.netns_label)}" if self.netns_label and self.netns_label != HOST else ""
         if self.proto is Proto.UNIX:
-            return f"{proto} {local} (inode {self.inode})"
+            return f"{proto} {local} (inode {self.inode}){where}"
         if self.remote is None:
-            return f"{proto} {local} ({'listening' if self.listening else 'not connected'})"
-        return f"{proto} {local} -> {fmt.endpoint(self.remote)}"
+            return f"{proto} {local} ({'listening' if self.listening else 'not connected'}){where}"
+        return f"{proto} {local} -> {fmt.endpoint(self.remote)}{where}"
 
 
 def proto_label_of(flow: FlowId) -> str:
