@@ -272,31 +272,41 @@ def _addr(node: Test, services: ServiceTable) -> Predicate:
 
 
 def _netns(node: Test, services: ServiceTable) -> Predicate:
-    """The namespace label (``host``, an ``ip netns`` name, a container) as ``proc`` matches names.
+    """The namespace label (``host``, an ``ip netns`` name, a container) as a glob, any case; or its inode.
 
-    ``net:[4026532247]`` labels hold brackets, which fnmatch reads as a class: the label typed out
-    in full, or the bare inode number, matches before any glob is tried.
+    A glob, not a substring: choosing ``web-1`` must not show ``web-10``. ``net:[4026532247]`` labels
+    hold brackets, which fnmatch reads as a class: the label typed out in full, or the bare inode
+    number (``netns 0``: sockets whose namespace is unknown), matches before any glob is tried.
     """
     text = node.arg.text
-    match = _text_match(text)
+    folded = text.casefold()
+    match = _glob_any_case(text)
     negate = node.op == "!="
 
     def test(sock: SocketRecord, users: Users) -> bool:
         label = sock.netns_label
-        if not label:
-            return False
-        return (label == text or str(sock.netns) == text or match(label)) is not negate
+        found = str(sock.netns) == text or label.casefold() == folded or (bool(label) and match(label))
+        return found is not negate
 
     return test
+
+
+def _glob_any_case(pattern: str) -> Callable[[str], bool]:
+    """Fnmatch over the whole text, ignoring case; without a wildcard, equality ignoring case."""
+    if not any(c in pattern for c in "*?["):
+        folded = pattern.casefold()
+        return lambda text: text.casefold() == folded
+    match = re.compile(fnmatch.translate(pattern), re.IGNORECASE).match
+    return lambda text: match(text) is not None
 
 
 def _container(node: Test, services: ServiceTable) -> Predicate:
     """An owner's container (or systemd unit) label, or the socket's namespace label if not the host's.
 
-    The namespace counts too so that sockets no process holds (TIME_WAIT) in a container's namespace
-    are found by its name.
+    A glob, any case (``container 3f2a*``). The namespace counts too so that sockets no process holds
+    (TIME_WAIT) in a container's namespace are found by its name.
     """
-    match = _text_match(node.arg.text)
+    match = _glob_any_case(node.arg.text)
 
     def labels(sock: SocketRecord) -> Iterable[str]:
         found = [o.container for o in sock.owners if o.container]

@@ -18,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from sockui.model.columns import NETNS
+
 #: Columns that cannot be hidden: without them a row does not say which socket it is.
 MANDATORY: tuple[str, ...] = ("Proto", "Local")
 HINT = "↑↓ move  space show/hide  enter apply  esc cancel"
@@ -27,6 +29,15 @@ EMPTY_CHOICE = "Choose at least one column."
 def chosen_titles(all_titles: tuple[str, ...], selected: set[str]) -> tuple[str, ...]:
     """The titles to show, in the order of ``all_titles``: the selected ones plus the mandatory ones."""
     return tuple(t for t in all_titles if t in selected or t in MANDATORY)
+
+
+def _label(title: str) -> str:
+    """A column's line in the list, with what is special about it."""
+    if title in MANDATORY:
+        return f"{title}  (always shown)"
+    if title == NETNS:
+        return f"{title}  (when sockets span network namespaces)"
+    return title
 
 
 class ColumnsScreen(ModalScreen[tuple[str, ...] | None]):
@@ -55,7 +66,7 @@ class ColumnsScreen(ModalScreen[tuple[str, ...] | None]):
         """A title, the list of columns, a line for messages and a line of keys."""
         selections = [
             Selection(
-                Text(f"{title}  (always shown)" if title in MANDATORY else title),
+                Text(_label(title)),
                 title,
                 initial_state=title in self.shown,
                 disabled=title in MANDATORY,

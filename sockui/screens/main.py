@@ -28,7 +28,7 @@ from sockui.model import format as fmt
 from sockui.model.actions import Actions
 from sockui.model.columns import TITLES
 from sockui.model.copytext import quick_text
-from sockui.model.filters import Filter, parse
+from sockui.model.filters import Filter, FilterError, parse
 from sockui.model.process import DetailSource
 from sockui.model.services import ServiceTable
 from sockui.model.socket import Binding as SocketBinding
@@ -38,6 +38,7 @@ from sockui.screens.columns import ColumnsScreen
 from sockui.screens.copy_menu import CopyChoice, CopyMenuScreen
 from sockui.screens.dialogs import CloseScreen, KillScreen
 from sockui.screens.help import HelpScreen, help_entries
+from sockui.screens.namespaces import NamespacesScreen, netns_filter
 from sockui.screens.narrow import NarrowScreen, narrowed
 from sockui.screens.owners import OwnersScreen
 from sockui.screens.processes import ProcessesScreen
@@ -71,6 +72,8 @@ _TYPED_ACTIONS = frozenset(
         "back",
         "owners",
         "processes",
+        "namespaces",
+        "history",
         "follow",
         "followed",
         "columns",
@@ -109,6 +112,10 @@ class MainScreen(Screen[None]):
         ),
         Binding("o", "owners", "Owners", tooltip="the processes holding the socket and their other sockets"),
         Binding("g", "processes", "Procs", tooltip="group by process: socket counts per process, expandable"),
+        Binding(
+            "h", "history", "History", tooltip="closed connections, newest first: counts, filter, detail"
+        ),
+        Binding("n", "namespaces", "Netns", show=False, tooltip="network namespaces: labels, counts; filter"),
         Binding(
             "f", "follow", "Follow", tooltip="follow this socket live: states, TCP internals, throughput"
         ),
@@ -166,6 +173,10 @@ class MainScreen(Screen[None]):
     @dataclass
     class FollowListRequested(Message):
         """``F``: show the followed sockets."""
+
+    @dataclass
+    class HistoryRequested(Message):
+        """``h``: show the closed connections (the app keeps them)."""
 
     @dataclass
     class PreferencesChanged(Message):
@@ -266,6 +277,7 @@ class MainScreen(Screen[None]):
 
     def _apply(self, derived: Derived, highlight: bool) -> None:
         self.derived = derived
+        self.table.show_namespaces(derived.snapshot.index.spans_namespaces)
         self.table.apply(derived, highlight)
         self._show_status()
         self._show_detail()
@@ -351,6 +363,15 @@ class MainScreen(Screen[None]):
     def _set_filter(self, flt: Filter) -> None:
         self._set_view(replace(self.view, filter=flt))
 
+    def _filter_by(self, expression: str) -> None:
+        """Filter by an expression a menu built; one that does not parse is said, never raised."""
+        try:
+            flt = parse(expression, self.services)
+        except FilterError as exc:
+            self.notify(f"Cannot filter on that: {exc}", severity="warning", markup=False)
+            return
+        self._set_filter(flt)
+
     @on(SocketTable.HeaderClicked)
     def _header_clicked(self, event: SocketTable.HeaderClicked) -> None:
         reverse = not self.view.sort_reverse if event.column == self.view.sort_column else False
@@ -414,7 +435,7 @@ class MainScreen(Screen[None]):
 
         def chosen(clause: str | None) -> None:
             if clause is not None:
-                self._set_filter(parse(narrowed(self.view.filter.source, clause), self.services))
+                self._filter_by(narrowed(self.view.filter.source, clause))
 
         self.app.push_screen(NarrowScreen(record), chosen)
 
@@ -485,6 +506,10 @@ class MainScreen(Screen[None]):
         """``F``: the followed sockets."""
         self.post_message(self.FollowListRequested())
 
+    def action_history(self) -> None:
+        """``h``: the closed connections."""
+        self.post_message(self.HistoryRequested())
+
     def action_processes(self) -> None:
         """``g``: group by process; choosing a socket there jumps to it."""
         if self.snapshot is None:
@@ -495,6 +520,17 @@ class MainScreen(Screen[None]):
                 self.jump_to(key, remember=True)
 
         self.app.push_screen(ProcessesScreen(self.snapshot), jump)
+
+    def action_namespaces(self) -> None:
+        """``n``: the network namespaces; choosing one filters the table to it."""
+        if self.snapshot is None:
+            return
+
+        def chosen(clause: str | None) -> None:
+            if clause is not None:
+                self._filter_by(netns_filter(self.view.filter, clause))
+
+        self.app.push_screen(NamespacesScreen(self.snapshot), chosen)
 
     # -- find ----------------------------------------------------------------------------------
 

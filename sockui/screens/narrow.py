@@ -27,6 +27,18 @@ def quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def netns_clause(label: str, inode: int) -> str:
+    """``netns LABEL`` for a plain label; ``netns INODE`` for one a filter cannot spell.
+
+    A label with control characters (a hostile container name) cannot be typed into an expression,
+    and ``net:[0]`` stands for sockets whose namespace is unknown (no label at all): the inode names
+    both exactly.
+    """
+    if label and label.isprintable() and label != f"net:[{inode}]":
+        return f"netns {quote(label)}"
+    return f"netns {inode}"
+
+
 def narrowing_clauses(sock: SocketRecord) -> list[tuple[str, str]]:
     """(filter clause, what it means) for each thing of ``sock`` a user may narrow to."""
     clauses: list[tuple[str, str]] = []
@@ -43,6 +55,9 @@ def narrowing_clauses(sock: SocketRecord) -> list[tuple[str, str]]:
     for end in (sock.local, sock.remote):
         if isinstance(end, UnixEndpoint) and end.path is not None:
             clauses.append((f"path {quote(end.path)}", f"UNIX path {fmt.safe(end.path)}"))
+    if sock.netns_label:
+        label = fmt.safe(sock.netns_label)
+        clauses.append((netns_clause(sock.netns_label, sock.netns), f"network namespace {label}"))
     clauses.append((f"state {sock.state.lower().replace('_', '-')}", f"state {sock.state}"))
     return list(dict.fromkeys(clauses))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 
-from sockui.model.columns import BY_TITLE, TITLES, cells
+from sockui.model.columns import BY_TITLE, NETNS, TITLES, cells
 
 __all__ = [
     "ALL_COLUMNS",
@@ -63,6 +63,8 @@ class Column:
 #: How the model's columns (:data:`sockui.model.columns.COLUMNS`) are drawn, in the same order.
 ALL_COLUMNS: tuple[Column, ...] = (
     Column("Proto", 8),
+    # Cut in the middle: compose names share prefixes (project-web-1, project-web-2).
+    Column("Netns", 12, drop_order=5, cut_middle=True, pans=True),
     Column("State", 11, wide=14),
     Column("Local", None, share=3, minimum=21, cut_middle=True, pans=True),
     Column("Remote", None, share=3, minimum=21, cut_middle=True, pans=True),
@@ -97,8 +99,11 @@ class Layout:
 
 
 def layout(total: int, shown: Iterable[str] | None = None) -> Layout:
-    """Fit the ``shown`` columns (all by default) into ``total`` cells, dropping the least important first."""
-    wanted = set(TITLES if shown is None else shown)
+    """Fit the ``shown`` columns into ``total`` cells, dropping the least important first.
+
+    By default every column but Netns, which the table adds only when sockets span namespaces.
+    """
+    wanted = set(TITLES if shown is None else shown) - ({NETNS} if shown is None else set())
     columns = [c for c in ALL_COLUMNS if c.title in wanted]
     total -= MARKER_WIDTH
 

@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from sockui.model.columns import TITLES
+from sockui.model.columns import NETNS, TITLES
 from sockui.model.socket import SocketRecord
 from sockui.model.view import Derived
 from sockui.widgets.columns import GAP, MARKER_WIDTH, MARKERS, Layout, cells, fit, layout
@@ -84,6 +84,8 @@ class SocketTable(ScrollView, can_focus=True):
         self._sort_column = "Local"
         self._sort_reverse = False
         self._shown: tuple[str, ...] = TITLES
+        #: The Netns column is drawn (if chosen) only while the sockets span namespaces.
+        self._spans_namespaces = False
         self._pan = 0
         self._layout: Layout = layout(80)
         self._layout_width = 80
@@ -288,6 +290,20 @@ class SocketTable(ScrollView, can_focus=True):
         self._layout_width = -1
         self.refresh()
 
+    def show_namespaces(self, spans: bool) -> None:
+        """Draw the Netns column (when chosen) only when the snapshot spans network namespaces."""
+        if spans != self._spans_namespaces:
+            self._spans_namespaces = spans
+            self._layout_width = -1
+            self.refresh()
+
+    @property
+    def drawn_columns(self) -> tuple[str, ...]:
+        """The chosen columns less those with nothing to tell here (Netns on a one-namespace host)."""
+        if self._spans_namespaces:
+            return self._shown
+        return tuple(t for t in self._shown if t != NETNS)
+
     def action_pan(self, delta: int) -> None:
         """``left``/``right``: slide long cells (paths, process names) sideways to read what is cut."""
         self._pan = max(0, min(self._pan + delta * PAN_STEP, 400))
@@ -301,7 +317,7 @@ class SocketTable(ScrollView, can_focus=True):
         """
         width = self.scrollable_content_region.width
         if width != self._layout_width:
-            self._layout, self._layout_width = layout(width, self._shown), width
+            self._layout, self._layout_width = layout(width, self.drawn_columns), width
         return self._layout
 
     def render_line(self, y: int) -> Strip:

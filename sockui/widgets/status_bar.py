@@ -100,6 +100,21 @@ def _fit(pieces: list[tuple[int, Text]], width: int) -> Text:
     return line
 
 
+#: Namespaces named on the counts line (most sockets first); the namespaces view (n) lists them all.
+MAX_NETNS_SHOWN = 4
+
+
+def namespace_counts(snapshot: Snapshot) -> list[tuple[str, int]]:
+    """(label, sockets) per network namespace with sockets, most first (few: cheap on the UI thread)."""
+    labels = {inode: info.label for inode, info in snapshot.namespaces.items()}
+    totals = [
+        (labels.get(inode) or f"net:[{inode}]", sum(counts.values()))
+        for inode, counts in snapshot.index.by_netns.items()
+    ]
+    totals.sort(key=lambda item: (-item[1], item[0]))
+    return totals
+
+
 def render_status(state: StatusState, width: int) -> Text:
     """The two status lines (a pure function of the state and the width)."""
     snapshot, counts, view = state.snapshot, state.counts, state.view
@@ -127,8 +142,12 @@ def render_status(state: StatusState, width: int) -> Text:
     if snapshot.hidden_owners:
         reason = coverage.hidden_owners_reason(snapshot)
         first.append((3, Text(f"owners hidden: {snapshot.hidden_owners} ({reason})", style="bold yellow")))
-    if snapshot.other_netns:
-        first.append((4, Text(f"{snapshot.other_netns} in other netns", style="yellow")))
+    unread = coverage.unread_namespaces(snapshot)
+    if unread or snapshot.other_netns:
+        what = f"{len(unread) or 'some'} netns not shown"
+        if snapshot.euid != 0:
+            what += " (needs root)"
+        first.append((4, Text(what, style="yellow")))
     if snapshot.reduced:
         first.append((5, Text("reduced features (psutil)", style="yellow")))
     stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at))
@@ -144,4 +163,10 @@ def render_status(state: StatusState, width: int) -> Text:
         selected = view is not None and view.binding is binding
         style = "bold reverse" if selected else "bold"
         second.append((rank + 1, Text(f"{binding.value} {counts.by_binding.get(binding, 0)}", style=style)))
+    spaces = namespace_counts(snapshot)
+    if len(spaces) > 1:
+        second.append((5, Text("│", style="dim")))
+        second.append((5, Text(f"netns {len(spaces)}:", style="bold")))
+        for rank, (label, count) in enumerate(spaces[:MAX_NETNS_SHOWN]):
+            second.append((6 + rank, Text(f"{_cut_middle(fmt.safe(label), 16)} {count}")))
     return Text("\n").join([_fit(first, width), _fit(second, width)])

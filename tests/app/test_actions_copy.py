@@ -38,6 +38,9 @@ from .support import ONE_SNAPSHOT, inode, wait_for_snapshot, wait_until
 SIZE = (160, 45)
 OSC52 = re.compile("\x1b\\]52;c;([A-Za-z0-9+/=]*)\x07")
 
+#: The table's header line (with a Netns column when the host has several namespaces).
+HEADER = re.compile(r"\s*Proto\s+(?:Netns\s+)?State")
+
 
 class CopySpy:
     """Wraps the real ``clipboard.copy``: records each text the app asks to copy, then lets it run."""
@@ -288,7 +291,9 @@ def only_row(server: Tmux, needles: Mapping[str, str]) -> str | None:
     """The screen once exactly one table row is shown and it has every value of ``needles``."""
     screen = server.capture()
     lines = screen.splitlines()
-    header = next((i for i, line in enumerate(lines) if re.match(r"\s*Proto\s+State", line)), None)
+    header = next(
+        (i for i, line in enumerate(lines) if re.match(r"\s*Proto\s+(?:Netns\s+)?State", line)), None
+    )
     if header is None or not re.search(r"shown 1/\d+", screen):
         return None
     row = lines[header + 1]

@@ -65,7 +65,8 @@ async def test_lists_every_column_with_the_shown_ones_checked() -> None:
         assert find_on_screen(host, "Proto  (always shown)") is not None, lines
         assert find_on_screen(host, "Local  (always shown)") is not None, lines
         assert find_on_screen(host, "space show/hide") is not None, lines
-        assert sl.highlighted == TITLES.index("State"), "the cursor starts on the first column it can toggle"
+        assert sl.highlighted == TITLES.index("Netns"), "the cursor starts on the first column it can toggle"
+        assert find_on_screen(host, "Netns  (when sockets span network namespaces)") is not None, lines
 
 
 async def test_toggle_and_apply_in_canonical_order() -> None:
@@ -90,10 +91,12 @@ async def test_mandatory_columns_cannot_be_removed() -> None:
             "mandatory ones are checked even if not passed"
         )
         # The cursor skips them.
-        await move_to(pilot, host, "State")
+        await move_to(pilot, host, "Netns")
         await pilot.press("up")
-        assert sl.highlighted == len(TITLES) - 1, "up from State wraps around, past Proto"
+        assert sl.highlighted == len(TITLES) - 1, "up from Netns wraps around, past Proto"
         await pilot.press("down", "down")
+        assert sl.highlighted == TITLES.index("State"), "down from the last wraps around, past Proto"
+        await pilot.press("down")
         assert sl.highlighted == TITLES.index("Remote"), "down from State skips Local"
         # A click on Proto changes nothing.
         spot = find_on_screen(host, "Proto  (always shown)")

@@ -330,7 +330,7 @@ async def test_sort_arrow_shows_on_recv_q() -> None:
             await pilot.press("s")
         await settle(pilot, app)
         assert app.main.view.sort_column == "Recv-Q"
-        header = next(line for line in screen_text(app) if re.match(r"\s*Proto\s+State", line))
+        header = next(line for line in screen_text(app) if re.match(r"\s*Proto\s+(?:Netns\s+)?State", line))
         assert "Recv-Q ▲" in header, header
 
 

@@ -21,6 +21,9 @@ from .conftest import SocketBag, Tmux
 #: Cold start plus a first snapshot of a busy machine (100k sockets take seconds).
 START_TIMEOUT = 60.0
 
+#: The table's header line (with a Netns column when the host has several namespaces).
+HEADER = re.compile(r"\s*Proto\s+(?:Netns\s+)?State")
+
 
 def poll(predicate: Callable[[], object], timeout: float, what: str) -> object:
     """Re-check ``predicate`` every 50 ms until it is truthy; fail at the deadline."""
@@ -38,7 +41,9 @@ def filtered_to(tmux: Tmux, port: int) -> list[str] | None:
     """The table's lines once the filter ``port PORT`` is in force (in the status line and in every
     row) and our listener is shown."""
     lines = tmux.capture().splitlines()
-    header = next((i for i, line in enumerate(lines) if re.match(r"\s*Proto\s+State", line)), None)
+    header = next(
+        (i for i, line in enumerate(lines) if re.match(r"\s*Proto\s+(?:Netns\s+)?State", line)), None
+    )
     if header is None or not any(f"port {port}" in line for line in lines[:header]):
         return None
     rows = [line for line in lines[header + 1 : -1] if line.strip()]
@@ -57,7 +62,7 @@ def header_shown(tmux: Tmux) -> str | None:
     """The screen once the status line and the column header are drawn (after a first snapshot)."""
     screen = tmux.capture()
     status = re.search(r"tcp \d+", screen) and re.search(r"listening \d+", screen)
-    return screen if status and re.search(r"Proto\s+State\s+Local", screen) else None
+    return screen if status and re.search(r"Proto\s+(?:Netns\s+)?State\s+Local", screen) else None
 
 
 def quit_and_wait(tmux: Tmux, timeout: float = 20.0) -> float:

@@ -764,13 +764,16 @@ def test_netns_and_container_words() -> None:
         return [s for s in world if parse(expr).matches(s)]
 
     assert hits("netns web*") == [web]
-    assert hits("netns WEB") == [web]  # substring, any case, as proc does
+    assert hits("netns WEB-1") == [web]  # any case
+    assert hits("netns web") == []  # a glob, not a substring: web-1 is not web
+    assert hits("netns 4026532300") == [anon]
     assert hits("netns host") == [host, hostnet]
     assert hits("netns net:[4026532300]") == [anon]  # brackets: not a glob class
     assert hits("netns 4026532247") == [web]
     assert hits("netns != host") == [web, anon]
     assert hits("ns:web-1") == [web]
     assert hits("container 3f2a*") == [web]
-    assert hits("container redis") == [hostnet]
+    assert hits("container redis-cache") == [hostnet]
+    assert hits("container redis") == []
     assert hits("container web-1") == [web]  # the namespace's label counts for sockets no one holds
     assert hits("not container *") == [host]
