@@ -23,6 +23,7 @@ from sockui.act import clipboard
 from sockui.act.actions import SystemActions
 from sockui.collect.details import SystemDetails
 from sockui.collect.follow import FollowPoller
+from sockui.collect.history import HistoryKeeper
 from sockui.collect.loop import RefreshLoop, SnapshotSource
 from sockui.collect.snapshot import Collector
 from sockui.commands import ActionCommands
@@ -34,11 +35,13 @@ from sockui.model.actions import Actions
 from sockui.model.columns import TITLES
 from sockui.model.filters import parse
 from sockui.model.follow import FlowId, FollowStore
+from sockui.model.history import DEFAULT_HISTORY, HistoryRing
 from sockui.model.process import DetailSource
 from sockui.model.services import NO_SERVICES, ServiceTable
 from sockui.model.socket import Snapshot
 from sockui.model.view import ViewState, derive
 from sockui.screens.follow import FollowListScreen, FollowScreen, Unfollow
+from sockui.screens.history import HistoryScreen
 from sockui.screens.main import MainScreen
 
 __all__ = ["SnapshotSource", "SockuiApp"]
@@ -70,6 +73,7 @@ class SockuiApp(App[int]):
         actions: Actions | None = None,
         config: Config | None = None,
         config_file: Path | None = None,
+        history: int = DEFAULT_HISTORY,
     ) -> None:
         """Set the app up.
 
@@ -84,6 +88,7 @@ class SockuiApp(App[int]):
             actions: kills and closes (tests pass fakes); ignored with ``read_only``.
             config: remembered columns and sort; None: defaults, and nothing is saved.
             config_file: where to save changes to ``config`` (None: the default place).
+            history: closed connections kept for the history view.
         """
         super().__init__()
         self.interval = interval
@@ -111,6 +116,9 @@ class SockuiApp(App[int]):
         #: Followed sockets: their timelines (UI thread) and the poller that looks at them.
         self.follows = FollowStore()
         self.poller = FollowPoller(lambda observations: self._post(FollowObserved(observations)))
+        #: Closed connections: destroy messages (real collector only) and snapshot differences.
+        self.history = HistoryRing(history)
+        self.keeper = HistoryKeeper(self.history, listen=source is None)
 
     @property
     def paused(self) -> bool:
@@ -132,11 +140,13 @@ class SockuiApp(App[int]):
         """Stop the threads: a refresh in flight is cancelled, the collector closed by its thread."""
         self.loop.stop()
         self.poller.stop()
+        self.keeper.stop()
 
     async def action_quit(self) -> None:
         """``q``: quit at once, even in the middle of a multi-second refresh."""
         self.loop.stop(timeout=0)
         self.poller.stop(timeout=0)
+        self.keeper.stop()
         await super().action_quit()
 
     # -- the refresh loop ----------------------------------------------------------------------
@@ -148,6 +158,7 @@ class SockuiApp(App[int]):
     def _prepare(self, snapshot: Snapshot) -> SnapshotReady:
         """In the loop's thread: everything proportional to the snapshot's size."""
         _ = snapshot.index  # built here, never on the UI thread
+        self.keeper.on_snapshot(snapshot)  # opened/state/closed, into the history ring
         main = self.main
         # Plain attribute reads of immutable values: what the screen showed when this started. If
         # it changes meanwhile, the screen notices (the derived rows name their view and base).
@@ -187,6 +198,16 @@ class SockuiApp(App[int]):
         self.follows.add(flow)
         self.poller.follow(flow)
         self.push_screen(FollowScreen(self.follows, flow))
+
+    @on(HistoryScreen.FollowTuple)
+    def _follow_tuple(self, message: HistoryScreen.FollowTuple) -> None:
+        self._follow_requested(MainScreen.FollowRequested(message.record))
+
+    @on(MainScreen.HistoryRequested)
+    def _history_requested(self) -> None:
+        snapshot = self.main.snapshot
+        users = dict(snapshot.users) if snapshot is not None else {}
+        self.push_screen(HistoryScreen(self.history, self.main.services, users, self.keeper.overflows))
 
     @on(MainScreen.FollowListRequested)
     def _follow_list_requested(self) -> None:

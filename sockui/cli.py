@@ -16,6 +16,7 @@ from sockui.collect.services import load_services
 from sockui.model import coverage, export
 from sockui.model.filter_help import filter_help_text
 from sockui.model.filters import Filter, FilterError, parse
+from sockui.model.history import DEFAULT_HISTORY
 
 EXIT_USAGE = 2
 
@@ -27,6 +28,16 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.1 <= value <= 3600:
         raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
+    return value
+
+
+def _history_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 10_000_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 10,000,000")
     return value
 
 
@@ -50,13 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --once: one JSON object per line, no array (implies --once)",
     )
     fmt.add_argument("--csv", action="store_true", help="with --once: print CSV (implies --once)")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="stream socket events (opened, state, closed) as JSON lines until interrupted",
+    )
+    p.add_argument(
+        "--history",
+        metavar="N",
+        type=_history_size,
+        default=DEFAULT_HISTORY,
+        help=f"closed connections the TUI's history keeps (default {DEFAULT_HISTORY:,})",
+    )
     p.add_argument("--filter", metavar="EXPR", default="", help="filter expression, e.g. 'tcp and port 443'")
     p.add_argument(
         "--interval",
         metavar="SECONDS",
         type=_interval,
         default=1.0,
-        help="refresh interval of the TUI (default 1.0)",
+        help="refresh interval of the TUI and of --events (default 1.0)",
     )
     p.add_argument("--resolve", action="store_true", help="reverse-resolve remote addresses (off by default)")
     p.add_argument("--read-only", action="store_true", help="disable kill and close actions")
@@ -109,6 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FilterError as exc:
         print(f"sockui: bad filter: {exc.render(args.filter)}", file=sys.stderr)
         return EXIT_USAGE
+    if args.events:
+        if args.once or args.json or args.jsonl or args.csv:
+            print("sockui: --events streams JSON lines; it does not combine with --once", file=sys.stderr)
+            return EXIT_USAGE
+        from sockui.events_cli import run_events
+
+        return run_events(flt, args.interval)
     if args.once or args.json or args.jsonl or args.csv:
         return run_once(args, flt)
     from sockui.app import SockuiApp
@@ -127,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve=args.resolve,
         services=services,
         config=config,
+        history=args.history,
     )
     app.run()
     return app.return_code or 0
