@@ -32,7 +32,7 @@ from sockui.gcpolicy import GcPolicy
 from sockui.messages import CollectFailed, FollowObserved, SnapshotReady
 from sockui.model import format as fmt
 from sockui.model.actions import Actions
-from sockui.model.columns import TITLES
+from sockui.model.columns import DEFAULT_TITLES, RATE, TITLES
 from sockui.model.filters import parse
 from sockui.model.follow import FlowId, FollowStore
 from sockui.model.history import DEFAULT_HISTORY, HistoryRing
@@ -96,15 +96,22 @@ class SockuiApp(App[int]):
         self.config = config
         self._config_file = config_file
         view = ViewState(filter=parse(filter_text, services))
-        columns = TITLES
+        columns = DEFAULT_TITLES
         if config is not None:
             if config.sort_column in TITLES:
                 view = replace(view, sort_column=config.sort_column, sort_reverse=config.sort_reverse)
-            columns = config.columns or TITLES
+            columns = config.columns or DEFAULT_TITLES
+        #: Read by the collector's thread before each refresh: tcp_info (rates) only while shown.
+        self.rates_wanted = RATE in columns or view.sort_column == RATE
         acting: Actions | None = None if read_only else (actions or SystemActions())
         self.main = MainScreen(view, services, details or SystemDetails(resolve), columns, acting)
         self.loop: RefreshLoop[SnapshotReady] = RefreshLoop(
-            source or (lambda: Collector(services=services, quick_start=True)),
+            source
+            or (
+                lambda: Collector(
+                    services=services, quick_start=True, tcp_info_wanted=lambda: self.rates_wanted
+                )
+            ),
             interval=interval,
             prepare=self._prepare,
             deliver=self._post,
@@ -259,6 +266,10 @@ class SockuiApp(App[int]):
 
     @on(MainScreen.PreferencesChanged)
     def _preferences_changed(self, message: MainScreen.PreferencesChanged) -> None:
+        wanted = RATE in message.columns or message.sort_column == RATE
+        if wanted and not self.rates_wanted:
+            self.loop.refresh_now()  # a rate needs two samples: start now
+        self.rates_wanted = wanted
         if self.config is None:
             return  # --no-config: neither read nor written
         self.config = Config(message.columns, message.sort_column, message.sort_reverse)

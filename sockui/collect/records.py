@@ -8,6 +8,7 @@ formatted cells). Pairs are found across namespaces (see :func:`sockui.model.pai
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -112,16 +113,26 @@ class RecordBuilder:
         self._previous: dict[int, tuple[tuple[object, ...], SocketRecord]] = {}
         #: (address, port) -> the endpoint object the last refresh's records share.
         self._endpoints: dict[tuple[str, int], InetEndpoint] = {}
+        #: When the last refresh's dumps were taken (for rates).
+        self._taken_at = 0.0
 
     def inet_records(
-        self, prepared: Prepared, owner_index: OwnerIndex, checkpoint: Callable[[], None]
+        self,
+        prepared: Prepared,
+        owner_index: OwnerIndex,
+        checkpoint: Callable[[], None],
+        taken_at: float = 0.0,
     ) -> list[SocketRecord]:
         """Records for the inet sockets; the hot path of a refresh.
 
         A socket whose kernel entry, owners, peer and namespace label are all as last time gets last
         time's record object back (a tuple comparison in C instead of building one). Endpoints are
-        shared: one object per address and port, kept from one refresh to the next.
+        shared: one object per address and port, kept from one refresh to the next. When the dumps
+        carry tcp_info, each TCP record gets its rate: the byte counters' growth since last refresh
+        over the time between the two (``taken_at``).
         """
+        elapsed = taken_at - self._taken_at if self._taken_at else 0.0
+        self._taken_at = taken_at
         peers, inode_of = prepared.peers, prepared.inode_of
         previous = self._previous
         current: dict[int, tuple[tuple[object, ...], SocketRecord]] = {}
@@ -142,7 +153,10 @@ class RecordBuilder:
             owners = owner_index.get(inode, no_owners) if inode else no_owners
             raw = (s, owners, peer_key, label)
             kept = previous.get(key)
-            if kept is not None and kept[0] == raw:
+            rate = None
+            if s.tcp_info is not None and kept is not None and elapsed > 0:
+                rate = _rate(kept[1].tcp_info, s.tcp_info, elapsed)
+            if kept is not None and kept[0] == raw and kept[1].rate == rate:
                 record = kept[1]
                 # An inet endpoint is a tuple equal to (address, port): it is its own key.
                 kept_local = cast(InetEndpoint, record.local)
@@ -184,6 +198,7 @@ class RecordBuilder:
                         s.tcp_info,
                         netns,
                         label,
+                        rate,
                     ),
                 )
             current[key] = (raw, record)
@@ -191,6 +206,21 @@ class RecordBuilder:
         self._previous = current
         self._endpoints = endpoints
         return records
+
+
+#: struct tcp_info: tcpi_bytes_acked and tcpi_bytes_received, native u64 (docs/sock_diag.md section 4).
+_COUNTERS = struct.Struct("=QQ")
+_COUNTERS_AT = 120
+
+
+def _rate(before: bytes | None, now: bytes, elapsed: float) -> tuple[float, float] | None:
+    """Bytes per second sent (acked) and received between two tcp_info samples of one socket."""
+    end = _COUNTERS_AT + _COUNTERS.size
+    if before is None or len(before) < end or len(now) < end:
+        return None
+    sent0, received0 = _COUNTERS.unpack_from(before, _COUNTERS_AT)
+    sent1, received1 = _COUNTERS.unpack_from(now, _COUNTERS_AT)
+    return max(0, sent1 - sent0) / elapsed, max(0, received1 - received0) / elapsed
 
 
 def unix_records(

@@ -13,7 +13,7 @@ import pwd
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sockui.collect import forkscan, inet_diag
 from sockui.collect.loop import CollectCancelledError
@@ -59,6 +59,7 @@ class Collector:
         services: ServiceTable | None = None,
         quick_start: bool = False,
         namespaces: bool = True,
+        tcp_info_wanted: Callable[[], bool] | None = None,
     ) -> None:
         """Set up a collector.
 
@@ -74,6 +75,8 @@ class Collector:
                 the table shows at once; the snapshot says ``owners_pending``.
             namespaces: read every network namespace in use (needs root for all but our own); False
                 reads sockui's own namespace only (as does a fake ``proc_root``).
+            tcp_info_wanted: asked before each collection (from the collecting thread): True adds
+                tcp_info to the TCP dumps, and so rates to the records, while the TUI shows them.
         """
         self.quick_start = quick_start
         self._collected = False
@@ -81,6 +84,7 @@ class Collector:
         self.services = load_services() if services is None else services
         self.want_owners = owners
         self.want_tcp_info = tcp_info
+        self._tcp_info_wanted = tcp_info_wanted
         self.all_namespaces = namespaces and proc_root == "/proc"
         self._owners = OwnerMap(proc_root)
         self._support = KernelSupport()
@@ -226,9 +230,12 @@ class Collector:
         try:
             discovery = self._discover()
             labels = self._label_all(discovery)
+            wanted = self._tcp_info_wanted
+            tcp_info = self.want_tcp_info or (wanted is not None and wanted())
             addrs = inet_diag.AddressCache()
             tables: list[NamespaceTables] = []
             for ns, reader in self._readers_for(discovery):
+                reader.want_tcp_info = tcp_info
                 label = labels[ns.inode].label if ns.inode in labels else f"net:[{ns.inode}]"
                 inet, unix = reader.read(addrs, warnings, self._checkpoint)
                 tables.append(NamespaceTables(ns.inode, label, inet, unix))
@@ -252,7 +259,7 @@ class Collector:
         self._checkpoint()
 
         owner_index = owners.index if want_owners else {}
-        records = self._builder.inet_records(prepared, owner_index, self._checkpoint)
+        records = self._builder.inet_records(prepared, owner_index, self._checkpoint, taken_at)
         records.extend(unix_records(tables, owners.owners if want_owners else _no_owners))
         read = {t.netns: t.label for t in tables}
         elsewhere = 0

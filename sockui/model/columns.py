@@ -70,6 +70,23 @@ def remote_cell(sock: SocketRecord) -> str:
     return fmt.endpoint(sock.remote)
 
 
+def _short(rate: float) -> str:
+    """``0``, ``512``, ``12K``, ``3.4M``: bytes per second in at most four characters."""
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if rate >= size:
+            value = rate / size
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{rate:.0f}"
+
+
+def rate_cell(sock: SocketRecord) -> str:
+    """``12K↑ 3.4M↓``: bytes per second sent and received since the last refresh ('' when unknown)."""
+    if sock.rate is None:
+        return ""
+    sent, received = sock.rate
+    return f"{_short(sent)}↑ {_short(received)}↓"
+
+
 @dataclass(frozen=True)
 class ColumnDef:
     """One column: its title, the text of its cell, and what it sorts by (ties: the socket key)."""
@@ -110,6 +127,8 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef("User", fmt.user_column, fmt.user_column),
     ColumnDef("Recv-Q", lambda s, u: str(s.recv_q), lambda s, u: s.recv_q, right=True),
     ColumnDef("Send-Q", lambda s, u: str(s.send_q), lambda s, u: s.send_q, right=True),
+    # Busiest first in ascending order: what a user sorting by rate looks for.
+    ColumnDef("Rate", lambda s, u: rate_cell(s), lambda s, u: -sum(s.rate) if s.rate else 1, right=True),
 )
 
 BY_TITLE: dict[str, ColumnDef] = {c.title: c for c in COLUMNS}
@@ -117,6 +136,10 @@ TITLES: tuple[str, ...] = tuple(BY_TITLE)
 DEFAULT_SORT = "Local"
 #: Shown only when the sockets come from more than one network namespace (else it says "host").
 NETNS = "Netns"
+#: Bytes per second: needs tcp_info in the dumps, so it is off until chosen (``C``) or sorted by.
+RATE = "Rate"
+#: The columns shown until the user chooses (``C``).
+DEFAULT_TITLES: tuple[str, ...] = tuple(t for t in TITLES if t != RATE)
 
 
 def spans_namespaces(sockets: Iterable[SocketRecord]) -> bool:
@@ -132,9 +155,11 @@ def spans_namespaces(sockets: Iterable[SocketRecord]) -> bool:
 
 def output_titles(sockets: Iterable[SocketRecord]) -> tuple[str, ...]:
     """The columns of ``--once``'s table: Netns only when the sockets span namespaces."""
+    # No Rate: one snapshot has no rates.
+    titles = DEFAULT_TITLES
     if spans_namespaces(sockets):
-        return TITLES
-    return tuple(t for t in TITLES if t != NETNS)
+        return titles
+    return tuple(t for t in titles if t != NETNS)
 
 
 def sort_key(column: str, users: Users) -> Callable[[SocketRecord], Any]:

@@ -142,6 +142,9 @@ class SocketRecord(NamedTuple):
     netns: int = 0
     #: How that namespace is called: ``host``, an ``ip netns`` name, a container, ``net:[INODE]``.
     netns_label: str = ""
+    #: TCP bytes per second (sent, received) since the previous refresh, from tcp_info counters; None
+    #: unless the collector was asked for tcp_info (the Rate column or sort) and saw it twice.
+    rate: tuple[float, float] | None = None
 
     @property
     def key(self) -> int:

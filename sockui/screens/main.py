@@ -26,7 +26,7 @@ from textual.worker import get_current_worker
 from sockui.model import coverage, describe
 from sockui.model import format as fmt
 from sockui.model.actions import Actions
-from sockui.model.columns import TITLES
+from sockui.model.columns import DEFAULT_TITLES, RATE, TITLES
 from sockui.model.copytext import quick_text
 from sockui.model.filters import Filter, FilterError, parse
 from sockui.model.process import DetailSource
@@ -111,7 +111,13 @@ class MainScreen(Screen[None]):
             "backspace,ctrl+o", "back", "Back", show=False, tooltip="back to where the last jump came from"
         ),
         Binding("o", "owners", "Owners", tooltip="the processes holding the socket and their other sockets"),
-        Binding("g", "processes", "Procs", tooltip="group by process: socket counts per process, expandable"),
+        Binding(
+            "g",
+            "processes",
+            "Procs",
+            show=False,
+            tooltip="group by process: socket counts per process, expandable",
+        ),
         Binding(
             "h", "history", "History", tooltip="closed connections, newest first: counts, filter, detail"
         ),
@@ -198,7 +204,7 @@ class MainScreen(Screen[None]):
         view: ViewState,
         services: ServiceTable,
         details: DetailSource,
-        columns: tuple[str, ...] = TITLES,
+        columns: tuple[str, ...] = DEFAULT_TITLES,
         actions: Actions | None = None,
     ) -> None:
         """``actions``: what kill and close use; None (``--read-only``) removes both keys."""
@@ -236,7 +242,7 @@ class MainScreen(Screen[None]):
         self.query_one(FilterBar).display = False
         self.query_one(FindBar).display = False
         self.detail.display = False
-        self.table.set_columns(self.columns)
+        self.table.set_columns(self._shown_columns())
         self.table.focus()
         self._show_status()
 
@@ -354,7 +360,10 @@ class MainScreen(Screen[None]):
             return
         if (view.sort_column, view.sort_reverse) != (self.view.sort_column, self.view.sort_reverse):
             self.post_message(self.PreferencesChanged(self.columns, view.sort_column, view.sort_reverse))
+        sort_changed = view.sort_column != self.view.sort_column
         self.view = view
+        if sort_changed:
+            self.table.set_columns(self._shown_columns())
         if self.snapshot is not None:
             self._busy = busy
             self._derive(self.snapshot, view, None)
@@ -417,10 +426,17 @@ class MainScreen(Screen[None]):
         """``t`` ``u`` ``x`` ``R``: toggle a protocol."""
         self._set_view(self.view.toggle_proto(Proto(name)))
 
+    def _shown_columns(self) -> tuple[str, ...]:
+        """The chosen columns, plus Rate while sorted by it (a sort one cannot see is a puzzle)."""
+        if self.view.sort_column == RATE and RATE not in self.columns:
+            return (*self.columns, RATE)
+        return self.columns
+
     def action_sort(self) -> None:
-        """``s``: sort by the next column."""
-        index = TITLES.index(self.view.sort_column) if self.view.sort_column in TITLES else 0
-        column = TITLES[(index + 1) % len(TITLES)]
+        """``s``: sort by the next column on screen, then by Rate (busiest first), then around again."""
+        order = [t for t in TITLES if t in self.table.drawn_columns or t == RATE]
+        index = order.index(self.view.sort_column) if self.view.sort_column in order else -1
+        column = order[(index + 1) % len(order)]
         self._set_view(replace(self.view, sort_column=column, sort_reverse=False), "sorting…")
 
     def action_reverse(self) -> None:
@@ -445,7 +461,7 @@ class MainScreen(Screen[None]):
         def chosen(columns: tuple[str, ...] | None) -> None:
             if columns is not None and columns != self.columns:
                 self.columns = columns
-                self.table.set_columns(columns)
+                self.table.set_columns(self._shown_columns())
                 self.post_message(
                     self.PreferencesChanged(columns, self.view.sort_column, self.view.sort_reverse)
                 )

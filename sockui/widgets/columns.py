@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 
-from sockui.model.columns import BY_TITLE, NETNS, TITLES, cells
+from sockui.model.columns import BY_TITLE, DEFAULT_TITLES, NETNS, TITLES, cells
 
 __all__ = [
     "ALL_COLUMNS",
@@ -74,6 +74,7 @@ ALL_COLUMNS: tuple[Column, ...] = (
     # 8: room for "Recv-Q ▲", the title with its sort arrow.
     Column("Recv-Q", 8, drop_order=2),
     Column("Send-Q", 8, drop_order=1),
+    Column("Rate", 12, drop_order=2),
 )
 assert tuple(c.title for c in ALL_COLUMNS) == TITLES
 
@@ -103,7 +104,7 @@ def layout(total: int, shown: Iterable[str] | None = None) -> Layout:
 
     By default every column but Netns, which the table adds only when sockets span namespaces.
     """
-    wanted = set(TITLES if shown is None else shown) - ({NETNS} if shown is None else set())
+    wanted = set(DEFAULT_TITLES if shown is None else shown) - ({NETNS} if shown is None else set())
     columns = [c for c in ALL_COLUMNS if c.title in wanted]
     total -= MARKER_WIDTH
 

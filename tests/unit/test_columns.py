@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.cells import cell_len
 
+from sockui.model.columns import sort_key
 from sockui.model.socket import (
     Binding,
     Family,
@@ -41,9 +42,31 @@ def test_layout_80() -> None:
     assert lay.widths[:2] == (8, 11)
 
 
+def test_rate_cell_and_order() -> None:
+    base = SocketRecord(
+        proto=Proto.TCP,
+        family=Family.IPV4,
+        type=SockType.STREAM,
+        state="ESTABLISHED",
+        binding=Binding.CONNECTED,
+        local=InetEndpoint("127.0.0.1", 1),
+        remote=InetEndpoint("127.0.0.1", 2),
+        inode=1,
+        uid=0,
+    )
+    busy = base._replace(rate=(3.5 * 1024 * 1024, 12 * 1024.0), cookie=1)
+    idle = base._replace(rate=(0.0, 0.0), cookie=2)
+    unknown = base._replace(cookie=3)
+    assert cells(busy, {})["Rate"] == "3.5M↑ 12K↓"
+    assert cells(idle, {})["Rate"] == "0↑ 0↓"
+    assert cells(unknown, {})["Rate"] == ""
+    order = sorted([unknown, idle, busy], key=sort_key("Rate", {}))
+    assert [s.cookie for s in order] == [1, 2, 3], "busiest first, unknown last"
+
+
 def test_netns_column_when_asked_for() -> None:
-    lay = layout(200, COLUMNS)
-    assert titles(lay) == list(COLUMNS)
+    lay = layout(200, [c for c in COLUMNS if c != "Rate"])
+    assert titles(lay) == [c for c in COLUMNS if c != "Rate"]
     assert dict(zip(titles(lay), lay.widths, strict=True))["Netns"] == 12
     assert used_width(lay) == 200
     # Narrow: the queues, fd and user give way before the namespace does.
@@ -52,7 +75,8 @@ def test_netns_column_when_asked_for() -> None:
 
 def test_layout_200_keeps_everything() -> None:
     lay = layout(200)
-    assert titles(lay) == [c for c in COLUMNS if c != "Netns"]  # Netns: only when namespaces differ
+    # Netns only when namespaces differ, Rate only when chosen or sorted by.
+    assert titles(lay) == [c for c in COLUMNS if c not in ("Netns", "Rate")]
     assert used_width(lay) == 200
     fixed = {c.title: w for c, w in zip(lay.columns, lay.widths, strict=True) if c.width is not None}
     # Wide enough for BOUND_INACTIVE, and for "Recv-Q ▲" with its sort arrow.
@@ -193,6 +217,7 @@ def test_cells() -> None:
         "User": "alice",
         "Recv-Q": "12",
         "Send-Q": "0",
+        "Rate": "",
     }
     assert list(cells(sock, {})) == list(COLUMNS)
 
