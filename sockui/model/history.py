@@ -13,7 +13,12 @@ module merges the two into one stream without duplicates:
   buffer, or no listener at all).
 
 A TCP socket that closes first becomes a TIME_WAIT mini-socket with the same cookie: the destroy
-message is its close, and what the dumps show of it afterwards is not reported again.
+message is its close, and what the dumps show of it afterwards is not reported again. The kernel makes
+cookies lazily, so a connection no dump saw has none when its mini-socket is made: the destroy message
+and the first dump of the remain then carry two different cookies. A remain (TCP, no inode, TIME_WAIT
+or FIN_WAIT2) that a snapshot shows for the first time is therefore never an opening, and when it goes
+nothing is said: its connection was reported closed by its destroy message (or, with no listener, when
+the remain was first seen).
 
 Pure: no threads, no I/O. One :class:`EventTracker` is fed by one thread at a time (the caller locks);
 :class:`HistoryRing` is the bounded memory of closed entries the history view reads.
@@ -31,6 +36,8 @@ from sockui.model.kernel import IPPROTO_TCP, IPPROTO_UDP
 from sockui.model.socket import Binding, Family, InetEndpoint, Proto, Snapshot, SocketRecord, SockType
 from sockui.model.tcpinfo import decode as decode_tcp_info
 
+#: What a close seen only through the connection's TIME_WAIT remain says.
+REMAIN_NOTE = "lived < one refresh; seen only as its TIME_WAIT remain"
 OPENED = "opened"
 STATE = "state"
 CLOSED = "closed"
@@ -38,6 +45,14 @@ CLOSED = "closed"
 DEFAULT_HISTORY = 100_000
 #: Cookies closed by destroy messages remembered, so that their TIME_WAIT remains are not closed twice.
 MAX_REMEMBERED = 200_000
+#: States of what a closed TCP connection leaves behind for a while (TIME_WAIT mini-sockets, which
+#: report their substate: FIN_WAIT2 when the peer has not closed yet).
+_REMAIN_STATES = frozenset({"TIME_WAIT", "FIN_WAIT2"})
+
+
+def is_remain(sock: SocketRecord) -> bool:
+    """A TCP socket that no process holds any more, in the state a closed connection leaves behind."""
+    return sock.proto is Proto.TCP and sock.inode == 0 and sock.state in _REMAIN_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +115,8 @@ class EventTracker:
         self._known: dict[int, SocketRecord] = {}
         self._first_seen: dict[int, float] = {}
         self._pending: dict[int, tuple[SocketRecord, float]] = {}
+        #: Keys of remains first seen as remains: their going says nothing (see the module docstring).
+        self._remains: set[int] = set()
         self._destroyed: OrderedDict[int, float] = OrderedDict()
         #: (proto, family, port, netns) -> a listener's record, for naming the likely owner.
         self._listeners: dict[tuple[Proto, int, int], SocketRecord] = {}
@@ -111,7 +128,7 @@ class EventTracker:
         """The events between the last snapshot and ``snap`` (none for the first: the baseline)."""
         now = snap.taken_at
         events: list[SocketEvent] = []
-        known, first_seen, destroyed = self._known, self._first_seen, self._destroyed
+        known, first_seen, destroyed, remains = self._known, self._first_seen, self._destroyed, self._remains
         current: dict[int, SocketRecord] = {}
         listeners: dict[tuple[Proto, int, int], SocketRecord] = {}
         for sock in snap.sockets:
@@ -120,21 +137,27 @@ class EventTracker:
             if sock.binding is Binding.LISTENING and isinstance(sock.local, InetEndpoint):
                 listeners[sock.proto, sock.local.port, sock.netns] = sock
             before = known.get(key)
-            if key in destroyed:
+            if key in destroyed or key in remains:
                 continue  # closed already (a TIME_WAIT remain of a destroyed socket)
             if before is None:
+                if is_remain(sock):
+                    remains.add(key)
+                    if self._baseline and not self.destroy_events:  # nobody else will say it closed
+                        events.append(SocketEvent(now, CLOSED, sock, note=REMAIN_NOTE))
+                    continue
                 first_seen.setdefault(key, now)
                 if self._baseline:
                     events.append(SocketEvent(now, OPENED, sock, first_seen=now))
             elif before.state != sock.state:
                 events.append(SocketEvent(now, STATE, sock, previous_state=before.state))
         for key, sock in known.items():
-            if key in current or key in destroyed:
+            if key in current or key in destroyed or key in remains:
                 continue
             if self.destroy_events and sock.proto in (Proto.TCP, Proto.UDP) and sock.cookie is not None:
                 self._pending[key] = (sock, now)  # the destroy message should say more
             else:
                 events.append(self._gone(sock, now))
+        self._remains &= current.keys()
         for key, (sock, since) in list(self._pending.items()):
             if now - since >= self.grace:
                 del self._pending[key]

@@ -20,9 +20,10 @@ taken). Absence of late duplicates is proven with sentinels: connections opened 
 line carries a snapshot time past the close grace, so any close a snapshot could still report has been
 written before it. Every process is killed and reaped, every socket closed, even on failure.
 
-Pinned (strict xfail, see :data:`TIME_WAIT_COOKIE`): the TIME_WAIT remains of a connection no refresh saw
-are reported as ``opened`` and, when the TIME_WAIT ends (60 s later, or ``ss -K``), ``closed`` a second
-time. The burst test ends long before its TIME_WAITs do, so it does not see the second closes.
+TIME_WAIT remains of a connection no refresh saw: the kernel makes socket cookies lazily, so such a
+connection has cookie 0 when its TIME_WAIT mini-socket is made (inet_twsk_alloc copies it); the destroy
+message then generates one for the freed socket and the first dump of the TIME_WAIT another. The remain
+must be neither ``opened`` nor, when it ends (60 s later, or ``ss -K``), ``closed`` a second time.
 """
 
 from __future__ import annotations
@@ -627,12 +628,6 @@ def test_events_with_once_or_a_format_is_refused(other: Sequence[str]) -> None:
 
 # -- TIME_WAIT remains of a connection no snapshot saw ------------------------------------------------
 
-TIME_WAIT_COOKIE = (
-    "the kernel makes socket cookies lazily: a connection no dump saw has cookie 0 when its TIME_WAIT "
-    "mini-socket is made (inet_twsk_alloc copies it), the destroy message then generates one for the "
-    "freed socket and the first dump of the TIME_WAIT another, so EventTracker's cookie match misses"
-)
-
 
 def first_closed(events: Events, local_port: int, remote_port: int) -> dict[str, Any] | None:
     return next(
@@ -672,7 +667,6 @@ def time_wait_listed(cport: int, port: int) -> bool:
     return bool(listed.stdout.strip())
 
 
-@pytest.mark.xfail(strict=True, reason=f"TIME_WAIT remains are reported as opened: {TIME_WAIT_COOKIE}")
 def test_time_wait_remains_of_an_unseen_connection_are_not_opened(
     runner: EventsRunner, bag: SocketBag
 ) -> None:
@@ -695,7 +689,6 @@ def test_time_wait_remains_of_an_unseen_connection_are_not_opened(
     assert not again, f"the remains of a connection already reported closed, reported opened: {again}"
 
 
-@pytest.mark.xfail(strict=True, reason=f"a second close when TIME_WAIT ends: {TIME_WAIT_COOKIE}")
 def test_time_wait_ending_does_not_close_the_connection_again(runner: EventsRunner, bag: SocketBag) -> None:
     """The TIME_WAIT would end by itself after 60 s; ``ss -K`` ends it now (neither sends a message)."""
     if os.geteuid() != 0 or shutil.which("ss") is None:

@@ -10,7 +10,16 @@ import json
 import struct
 
 from sockui.model.event_export import event_json, event_line
-from sockui.model.history import CLOSED, OPENED, STATE, Destroyed, EventTracker, HistoryRing, SocketEvent
+from sockui.model.history import (
+    CLOSED,
+    OPENED,
+    REMAIN_NOTE,
+    STATE,
+    Destroyed,
+    EventTracker,
+    HistoryRing,
+    SocketEvent,
+)
 from sockui.model.socket import Binding, Family, InetEndpoint, Owner, Proto, Snapshot, SocketRecord, SockType
 
 
@@ -132,6 +141,46 @@ def test_time_wait_remains_of_a_destroyed_socket_are_not_news() -> None:
     # The dumps still show cookie 2, now in TIME_WAIT, then it expires.
     assert tracker.snapshot(snap(101.0, tcp(2, 5000, 80, "TIME_WAIT"))) == []
     assert tracker.snapshot(snap(102.0)) == []
+
+
+def remain(cookie: int, lport: int, rport: int, state: str = "TIME_WAIT") -> SocketRecord:
+    """What a dump shows of a closed connection: no inode, no owner."""
+    return tcp(cookie, lport, rport, state)._replace(inode=0, owners=())
+
+
+def test_remains_of_a_connection_no_snapshot_saw_are_neither_opened_nor_closed_again() -> None:
+    # The kernel makes cookies lazily: the destroy message (cookie 50) and the TIME_WAIT remain's first
+    # dump (cookie 51) of one connection no snapshot saw carry different cookies.
+    tracker = EventTracker(grace=3.0)
+    tracker.snapshot(snap(100.0, tcp(1, 80, None)))
+    assert kinds(tracker.destroyed([destroyed(50, 40000, 80, 100.2)])) == [(CLOSED, 50)]
+    assert tracker.snapshot(snap(101.0, tcp(1, 80, None), remain(51, 40000, 80, "FIN_WAIT2"))) == []
+    # Its substate changing is no news either, and neither is it going (60 s later, or ss -K).
+    assert tracker.snapshot(snap(102.0, tcp(1, 80, None), remain(51, 40000, 80))) == []
+    assert tracker.snapshot(snap(103.0, tcp(1, 80, None))) == []
+    assert tracker.snapshot(snap(110.0, tcp(1, 80, None))) == []
+    # Remains already there at the start are not closed when they go.
+    tracker = EventTracker(grace=3.0)
+    tracker.snapshot(snap(100.0, remain(60, 40001, 80)))
+    assert tracker.snapshot(snap(101.0)) == [] and tracker.snapshot(snap(105.0)) == []
+    # A live socket with no process (an orphan) that a destroy message then closes is still closed once.
+    tracker = EventTracker(grace=3.0)
+    tracker.snapshot(snap(100.0))
+    assert tracker.snapshot(snap(101.0, remain(70, 40002, 80, "FIN_WAIT2"))) == []
+    assert kinds(tracker.destroyed([destroyed(70, 40002, 80, 101.5)])) == [(CLOSED, 70)]
+    assert tracker.snapshot(snap(102.0)) == [] and tracker.snapshot(snap(106.0)) == []
+
+
+def test_without_a_listener_a_remain_is_the_close_of_its_connection() -> None:
+    tracker = EventTracker(destroy_events=False)
+    tracker.snapshot(snap(100.0))
+    events = tracker.snapshot(snap(101.0, remain(51, 40000, 80)))
+    assert kinds(events) == [(CLOSED, 51)] and events[0].note == REMAIN_NOTE
+    assert tracker.snapshot(snap(102.0)) == []  # said once
+    # A connection seen alive, then in TIME_WAIT, closes when the remain goes (nothing else says it).
+    tracker.snapshot(snap(103.0, tcp(2, 40003, 80)))
+    assert kinds(tracker.snapshot(snap(104.0, tcp(2, 40003, 80, "TIME_WAIT")))) == [(STATE, 2)]
+    assert kinds(tracker.snapshot(snap(105.0))) == [(CLOSED, 2)]
 
 
 def test_a_connection_no_snapshot_saw_names_the_listeners_owner() -> None:
