@@ -10,7 +10,9 @@ b. a refresh with the owner map kept: one ``Collector`` created and warmed once 
 c. ``ss -tuanxp`` as a subprocess writing to a pipe that we read to the end, as a user piping it
    into ``grep`` or ``less`` would (wall time of the whole run, exec included);
 d. ``ss -tuanx`` (no owners) the same way, for reference: the gap between c and d is what owner
-   lookup costs ss.
+   lookup costs ss;
+e. b with tcp_info asked for in the dumps, as the TUI does while the Rate column or its sort is on:
+   the gap between b and e is what rates cost.
 
 The machine state is a real scenario (see ``scenario.py``): N loopback TCP connections, i.e. 2N
 established sockets plus listeners on several 127.0.0.1 and ::1 ports, held by helper processes
@@ -68,6 +70,7 @@ REFRESH_TARGET = 0.3
 
 COLD = "sockui cold snapshot"
 WARM = "sockui refresh (owners kept)"
+RATES = "sockui refresh, Rate on"
 SS_P = "ss -tuanxp"
 SS = "ss -tuanx"
 
@@ -125,8 +128,8 @@ def ss_probe(ss: str, flags: str) -> Probe:
     return run
 
 
-def sockui_probes() -> tuple[Probe, Probe] | str:
-    """The cold and warm sockui probes, or why they are unavailable."""
+def sockui_probes() -> tuple[Probe, Probe, Probe] | str:
+    """The cold, warm and warm-with-tcp_info sockui probes, or why they are unavailable."""
     try:
         from sockui.collect.snapshot import Collector
     except ImportError as exc:
@@ -141,7 +144,13 @@ def sockui_probes() -> tuple[Probe, Probe] | str:
     def warm() -> int:
         return len(warm_collector.collect().sockets)
 
-    return cold, warm
+    rates_collector = Collector(tcp_info_wanted=lambda: True)
+    rates_collector.collect()
+
+    def rates() -> int:
+        return len(rates_collector.collect().sockets)
+
+    return cold, warm, rates
 
 
 def measure(probes: dict[str, Probe], rounds: int) -> dict[str, Result]:
@@ -334,7 +343,7 @@ def measure_and_report(
         note = f"{found}: only ss was measured"
         print(f"warning: {note}", file=log)
     else:
-        probes[COLD], probes[WARM] = found
+        probes[COLD], probes[WARM], probes[RATES] = found
     probes[SS_P] = ss_probe(ss, "-tuanxp")
     if not args.no_plain_ss:
         probes[SS] = ss_probe(ss, "-tuanx")

@@ -29,6 +29,7 @@ def run_events(flt: Filter, interval: float, out: TextIO = sys.stdout) -> int:
     keeper = HistoryKeeper(HistoryRing(1), on_events=batches.put)
     collector = Collector(services=flt.services)
     said: set[str] = set()
+    overflows = 0
     try:
         users: dict[int, str] = {}
         due = 0.0
@@ -42,6 +43,18 @@ def run_events(flt: Filter, interval: float, out: TextIO = sys.stdout) -> int:
                         said.add(note)
                         print(f"sockui: {note}", file=sys.stderr)
                 keeper.on_snapshot(snapshot)
+                for inode, why in keeper.unheard.items():
+                    note = f"closes in network namespace {inode} are not heard ({why}); refreshes report them"
+                    if note not in said:
+                        said.add(note)
+                        print(f"sockui: {note}", file=sys.stderr)
+                if keeper.overflows > overflows:
+                    overflows = keeper.overflows
+                    print(
+                        f"sockui: the kernel's event buffer overflowed ({overflows} times so far): "
+                        "some closes were lost",
+                        file=sys.stderr,
+                    )
                 due = time.monotonic() + interval
             try:
                 batch = batches.get(timeout=max(0.0, due - time.monotonic()))

@@ -172,6 +172,33 @@ class AddressCache:
         return text
 
 
+#: struct tcp_info: tcpi_bytes_acked and tcpi_bytes_received, native u64 (docs/sock_diag.md section 4).
+_COUNTERS = struct.Struct("=QQ")
+_COUNTERS_AT = 120
+
+
+def info_counters(payload: memoryview) -> tuple[int, int] | None:
+    """``(bytes_acked, bytes_received)`` from a reply's INET_DIAG_INFO; None without one (or too short).
+
+    What rates need, read in place: the table's refresh then keeps its cached decoded sockets and
+    unchanged records, which copying the whole tcp_info (it changes at every dump) would defeat.
+    """
+    size = len(payload)
+    off = MSG_SIZE
+    unpack = _NLA.unpack_from
+    while off + 4 <= size:
+        length, atype = unpack(payload, off)
+        if length < 4 or off + length > size:
+            return None
+        if atype & 0x3FFF == INET_DIAG_INFO:
+            if length - 4 < _COUNTERS_AT + _COUNTERS.size:
+                return None
+            acked, received = _COUNTERS.unpack_from(payload, off + 4 + _COUNTERS_AT)
+            return acked, received
+        off += (length + 3) & ~3
+    return None
+
+
 def decode(payload: memoryview, protocol: int, addrs: AddressCache, attrs: bool = True) -> InetSocket | None:
     """Decode one ``inet_diag_msg`` and the attributes we keep; None when the message is too short.
 

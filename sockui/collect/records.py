@@ -8,9 +8,8 @@ formatted cells). Pairs are found across namespaces (see :func:`sockui.model.pai
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from sockui.collect.inet_diag import InetSocket
@@ -59,6 +58,8 @@ class NamespaceTables:
     label: str
     inet: dict[int, InetSocket]
     unix: list[UnixSocket]
+    #: cookie -> (bytes_acked, bytes_received) of TCP sockets, when the dumps asked for tcp_info.
+    counters: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class Prepared:
     peers: dict[int, int]
     #: key -> inode (peers with no inode, TIME_WAIT, have 0).
     inode_of: dict[int, int]
+    #: key (cookie) -> TCP byte counters, when the dumps carried them (for rates).
+    counters: dict[int, tuple[int, int]]
 
 
 def _classify_inet(s: InetSocket) -> _InetClass:
@@ -89,7 +92,9 @@ def prepare_inet(tables: list[NamespaceTables]) -> Prepared:
     connected: list[ConnectedFlow] = []
     bound_udp: list[BoundFlow] = []
     inode_of: dict[int, int] = {}
+    counters: dict[int, tuple[int, int]] = {}
     for table in tables:
+        counters.update(table.counters)
         netns, label = table.netns, table.label
         for s in table.inet.values():
             cls = classes.get((s.family, s.protocol, s.state))
@@ -102,7 +107,7 @@ def prepare_inet(tables: list[NamespaceTables]) -> Prepared:
                 connected.append((key, cls[0], s.src, s.sport, s.dst, s.dport, cls[5], netns))
             elif cls[0] is Proto.UDP:
                 bound_udp.append((key, s.src, s.sport, netns))
-    return Prepared(staged, inet_peers(connected, bound_udp), inode_of)
+    return Prepared(staged, inet_peers(connected, bound_udp), inode_of, counters)
 
 
 class RecordBuilder:
@@ -113,8 +118,9 @@ class RecordBuilder:
         self._previous: dict[int, tuple[tuple[object, ...], SocketRecord]] = {}
         #: (address, port) -> the endpoint object the last refresh's records share.
         self._endpoints: dict[tuple[str, int], InetEndpoint] = {}
-        #: When the last refresh's dumps were taken (for rates).
+        #: When the last refresh's dumps were taken, and the TCP byte counters they carried (for rates).
         self._taken_at = 0.0
+        self._counters: dict[int, tuple[int, int]] = {}
 
     def inet_records(
         self,
@@ -129,10 +135,14 @@ class RecordBuilder:
         time's record object back (a tuple comparison in C instead of building one). Endpoints are
         shared: one object per address and port, kept from one refresh to the next. When the dumps
         carry tcp_info, each TCP record gets its rate: the byte counters' growth since last refresh
-        over the time between the two (``taken_at``).
+        over the time between the two (``taken_at``). An idle connection's rate stays (0, 0), so its
+        record is kept too.
         """
         elapsed = taken_at - self._taken_at if self._taken_at else 0.0
         self._taken_at = taken_at
+        counters, counters_before = prepared.counters, self._counters
+        self._counters = counters
+        with_rates = bool(counters) and bool(counters_before) and elapsed > 0
         peers, inode_of = prepared.peers, prepared.inode_of
         previous = self._previous
         current: dict[int, tuple[tuple[object, ...], SocketRecord]] = {}
@@ -154,8 +164,13 @@ class RecordBuilder:
             raw = (s, owners, peer_key, label)
             kept = previous.get(key)
             rate = None
-            if s.tcp_info is not None and kept is not None and elapsed > 0:
-                rate = _rate(kept[1].tcp_info, s.tcp_info, elapsed)
+            if with_rates and (now_counts := counters.get(key)) is not None:
+                before_counts = counters_before.get(key)
+                if before_counts is not None:
+                    rate = (
+                        max(0, now_counts[0] - before_counts[0]) / elapsed,
+                        max(0, now_counts[1] - before_counts[1]) / elapsed,
+                    )
             if kept is not None and kept[0] == raw and kept[1].rate == rate:
                 record = kept[1]
                 # An inet endpoint is a tuple equal to (address, port): it is its own key.
@@ -206,21 +221,6 @@ class RecordBuilder:
         self._previous = current
         self._endpoints = endpoints
         return records
-
-
-#: struct tcp_info: tcpi_bytes_acked and tcpi_bytes_received, native u64 (docs/sock_diag.md section 4).
-_COUNTERS = struct.Struct("=QQ")
-_COUNTERS_AT = 120
-
-
-def _rate(before: bytes | None, now: bytes, elapsed: float) -> tuple[float, float] | None:
-    """Bytes per second sent (acked) and received between two tcp_info samples of one socket."""
-    end = _COUNTERS_AT + _COUNTERS.size
-    if before is None or len(before) < end or len(now) < end:
-        return None
-    sent0, received0 = _COUNTERS.unpack_from(before, _COUNTERS_AT)
-    sent1, received1 = _COUNTERS.unpack_from(now, _COUNTERS_AT)
-    return max(0, sent1 - sent0) / elapsed, max(0, received1 - received0) / elapsed
 
 
 def unix_records(

@@ -66,17 +66,18 @@ class Collector:
         Args:
             proc_root: where procfs is mounted (tests point it at a fake tree).
             owners: walk /proc for the processes holding each socket.
-            tcp_info: ask every TCP dump for ``tcp_info`` and congestion control. Off by default: it
-                makes the dump ~4x bigger and decoding ~1.5x slower, while only the detail and follow
-                views need it, for a few sockets, which :mod:`sockui.collect.query` fetches exactly.
+            tcp_info: always ask the TCP dumps for ``tcp_info``, whose byte counters give each TCP
+                record its ``rate``. Off by default: it makes the dump ~4x bigger, while only the
+                Rate column and its sort need it (the detail and follow views ask for the whole
+                tcp_info of one socket at a time, through :mod:`sockui.collect.query`).
             services: the port names every snapshot carries; read from /etc/services when None.
             quick_start: deliver the first snapshot before the first walk of every process's fds
                 when that walk would run inline (the TUI: threads rule out the forked walker), so
                 the table shows at once; the snapshot says ``owners_pending``.
             namespaces: read every network namespace in use (needs root for all but our own); False
                 reads sockui's own namespace only (as does a fake ``proc_root``).
-            tcp_info_wanted: asked before each collection (from the collecting thread): True adds
-                tcp_info to the TCP dumps, and so rates to the records, while the TUI shows them.
+            tcp_info_wanted: asked before each collection (from the collecting thread): True does
+                what ``tcp_info`` does for that collection (the TUI, while it shows rates).
         """
         self.quick_start = quick_start
         self._collected = False
@@ -238,7 +239,7 @@ class Collector:
                 reader.want_tcp_info = tcp_info
                 label = labels[ns.inode].label if ns.inode in labels else f"net:[{ns.inode}]"
                 inet, unix = reader.read(addrs, warnings, self._checkpoint)
-                tables.append(NamespaceTables(ns.inode, label, inet, unix))
+                tables.append(NamespaceTables(ns.inode, label, inet, unix, reader.counters))
         except BaseException:
             if pending is not None:
                 pending.cancel()

@@ -68,6 +68,9 @@ class TableReader:
         self._nl: NetlinkSocket | None = None
         #: (family, protocol) -> a socket's fixed message bytes -> its decoded form, from last refresh.
         self._decoded: dict[tuple[int, int], dict[bytes, InetSocket]] = {}
+        #: cookie -> (bytes_acked, bytes_received) of each TCP socket, from the last read while
+        #: ``want_tcp_info`` (for rates); empty otherwise.
+        self.counters: dict[int, tuple[int, int]] = {}
 
     def close(self) -> None:
         """Release the netlink socket (which pins its namespace alive)."""
@@ -112,19 +115,23 @@ class TableReader:
             return []
         if protocol == IPPROTO_RAW and family in support.raw_from_proc:
             return read_raw(self.proc_dir, family)
-        ext = inet_diag.EXT_INFO | inet_diag.EXT_CONG if protocol == IPPROTO_TCP and self.want_tcp_info else 0
+        # Rates need two counters of tcp_info; the full struct (and congestion control) is for the
+        # detail pane and the follow view, which ask for one socket at a time (collect/query.py).
+        rates = protocol == IPPROTO_TCP and self.want_tcp_info
+        ext = inet_diag.EXT_INFO if rates else 0
         request = inet_diag.build_request(family, protocol, ext)
         decode = inet_diag.decode
-        # RAW replies name the real protocol in an attribute; otherwise only the extensions matter.
-        attrs = bool(ext) or protocol == IPPROTO_RAW
-        if attrs:
+        if protocol == IPPROTO_RAW:  # RAW replies name the real protocol in an attribute
             parse: Callable[[memoryview], InetSocket | None] = lambda p: decode(p, protocol, addrs, True)  # noqa: E731
         else:
-            # Without attributes, a socket is its fixed 72-byte message: one that reads as it did last
-            # refresh (most of them) gets last refresh's decoded object, for a bytes comparison.
+            # A socket is its fixed 72-byte message (the attributes we read are not part of it): one
+            # that reads as it did last refresh (most of them) gets last refresh's decoded object,
+            # for a bytes comparison.
             before = self._decoded.get((family, protocol), {})
             now: dict[bytes, InetSocket] = {}
             self._decoded[(family, protocol)] = now
+            counters = self.counters
+            find_counters = inet_diag.info_counters
 
             def parse(payload: memoryview) -> InetSocket | None:
                 head = payload[: inet_diag.MSG_SIZE].tobytes()
@@ -133,6 +140,8 @@ class TableReader:
                     item = decode(payload, protocol, addrs, False)
                 if item is not None:
                     now[head] = item
+                    if rates and (found := find_counters(payload)) is not None:
+                        counters[item.cookie] = found
                 return item
 
         try:
@@ -163,6 +172,7 @@ class TableReader:
     ) -> tuple[dict[int, InetSocket], list[UnixSocket]]:
         """Every inet socket (by key, deduplicated) and every UNIX socket of the namespace."""
         inet: dict[int, InetSocket] = {}
+        self.counters = {}
         for family in (AF_INET, AF_INET6):
             for protocol in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW):
                 for item in self.inet(family, protocol, addrs, warnings):

@@ -178,6 +178,22 @@ def test_tcp_info_only_with_ext_info(family: str) -> None:
     assert sorted(strip, key=lambda s: s.inode) == sorted(plain, key=lambda s: s.inode)
 
 
+@pytest.mark.parametrize("family", ["tcp4", "tcp6"])
+def test_info_counters_read_in_place(family: str) -> None:
+    """The rates' counters, read without decoding: the same numbers as the whole tcp_info's."""
+    name = f"{family}_local_info.dgrams.nl"
+    raw = payloads(name)
+    for payload, item in zip(raw, decoded(name), strict=True):
+        assert item.tcp_info is not None
+        acked, received = struct.unpack_from("=QQ", item.tcp_info, 120)
+        assert inet_diag.info_counters(payload) == (acked, received)
+        # Cut inside the attribute, or with none at all: no counters, nothing raised.
+        assert inet_diag.info_counters(payload[: inet_diag.MSG_SIZE + 8 + 100]) is None
+        assert inet_diag.info_counters(payload[: inet_diag.MSG_SIZE]) is None
+    for payload in payloads(f"{family}_local.dgrams.nl"):  # asked without INFO
+        assert inet_diag.info_counters(payload) is None
+
+
 def test_attrs_false_skips_the_attributes() -> None:
     item = by_inode("tcp4_local_info.dgrams.nl", "tcp4_server", attrs=False)
     assert item.tcp_info is None and item.cong is None
