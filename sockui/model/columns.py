@@ -128,7 +128,10 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef("Recv-Q", lambda s, u: str(s.recv_q), lambda s, u: s.recv_q, right=True),
     ColumnDef("Send-Q", lambda s, u: str(s.send_q), lambda s, u: s.send_q, right=True),
     # Busiest first in ascending order: what a user sorting by rate looks for.
-    ColumnDef("Rate", lambda s, u: rate_cell(s), lambda s, u: -sum(s.rate) if s.rate else 1, right=True),
+    # Whole bytes per second: the order is an int, as sortable() needs.
+    ColumnDef(
+        "Rate", lambda s, u: rate_cell(s), lambda s, u: -round(sum(s.rate)) if s.rate else 1, right=True
+    ),
 )
 
 BY_TITLE: dict[str, ColumnDef] = {c.title: c for c in COLUMNS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.cells import cell_len
 
-from sockui.model.columns import sort_key
+from sockui.model.columns import sort_bytes, sort_key
 from sockui.model.socket import (
     Binding,
     Family,
@@ -60,8 +60,11 @@ def test_rate_cell_and_order() -> None:
     assert cells(busy, {})["Rate"] == "3.5M↑ 12K↓"
     assert cells(idle, {})["Rate"] == "0↑ 0↓"
     assert cells(unknown, {})["Rate"] == ""
-    order = sorted([unknown, idle, busy], key=sort_key("Rate", {}))
-    assert [s.cookie for s in order] == [1, 2, 3], "busiest first, unknown last"
+    for key in (sort_key("Rate", {}), sort_bytes("Rate", {})):  # the TUI sorts by bytes
+        order = sorted([unknown, idle, busy], key=key)
+        assert [s.cookie for s in order] == [1, 2, 3], "busiest first, unknown last"
+    for column in COLUMNS:  # every column orders records that carry every field, rates included
+        assert len(sorted([unknown, idle, busy], key=sort_bytes(column, {}))) == 3
 
 
 def test_netns_column_when_asked_for() -> None:
