@@ -79,6 +79,11 @@ def _short(rate: float) -> str:
     return f"{rate:.0f}"
 
 
+def _rate_order(sock: SocketRecord) -> int:
+    """Busiest first (negated whole bytes per second, an int as :func:`sortable` needs); unknown last."""
+    return -round(sum(sock.rate)) if sock.rate else 1
+
+
 def rate_cell(sock: SocketRecord) -> str:
     """``12K↑ 3.4M↓``: bytes per second sent and received since the last refresh ('' when unknown)."""
     if sock.rate is None:
@@ -128,7 +133,6 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef("Recv-Q", lambda s, u: str(s.recv_q), lambda s, u: s.recv_q, right=True),
     ColumnDef("Send-Q", lambda s, u: str(s.send_q), lambda s, u: s.send_q, right=True),
     # Busiest first in ascending order: what a user sorting by rate looks for.
-    # Whole bytes per second: the order is an int, as sortable() needs.
     ColumnDef(
         "Rate", lambda s, u: rate_cell(s), lambda s, u: -round(sum(s.rate)) if s.rate else 1, right=True
     ),
