@@ -71,6 +71,7 @@ sys.path[:0] = [str(_BENCH)]
 
 import bench_snapshot  # noqa: E402
 import bench_tui  # noqa: E402
+import soak  # noqa: E402
 from scenario import Scenario, ScenarioError  # noqa: E402
 
 DEFAULT_CONNECTIONS = (1_000, 10_000, 50_000)
@@ -665,6 +666,11 @@ def render(data: dict[str, Any]) -> str:
     render_in_process(p, data["sizes"])
     if data.get("tui") is not None:
         render_tui(p, data["tui"], data["sizes"])
+    # The soak is its own 30-minute run (bench/soak.py): its last result, whenever it ran.
+    soak_file = _BENCH / "soak.json"
+    if soak_file.exists():
+        for line in soak.render_soak(json.loads(soak_file.read_text())):
+            p(line)
 
     notes = caveats(data)
     p("## Caveats")
