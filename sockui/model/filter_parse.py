@@ -369,9 +369,13 @@ class _Parser:
     def word(self, tok: Token) -> Node:
         if not tok.quoted:
             split = _keyword_colon(tok)
-            if split is not None:  # "port:8765", "proc:nginx": the keyword, then its argument
-                keyword, arg = split
-                return self.keyword_test(keyword, None, arg)
+            if split is not None:
+                keyword, glued = split
+                if glued is not None:  # "port:8765", "proc:nginx": the keyword, then its argument
+                    return self.keyword_test(keyword, None, glued)
+                # "port: 8765", "proc:'my app'", "port:": the colon only ends the keyword, whose
+                # argument follows as it would after a blank (or is missing, which is an error).
+                tok = keyword
         key = tok.text.lower()
         if tok.quoted or (key not in _FLAGS and key not in _KEYWORDS):
             if not tok.quoted:
@@ -391,9 +395,11 @@ class _Parser:
     def keyword_test(self, tok: Token, op_tok: Token | None, arg: Token) -> Node:
         field, end, what = _KEYWORDS[tok.text.lower()]
         # Keywords are fine as arguments ("state listen", "proc tcp"); and/or/not, brackets are not.
+        # The caret goes under what stands where the argument should be ("port = (": the '('), or
+        # just past the input when it ended: never on the blank between, which points at nothing.
         if arg.kind != "word":
             after = f"'{tok.text}'" if op_tok is None else f"'{tok.text} {op_tok.text}'"
-            raise FilterError(f"expected {what} after {after}", (op_tok or tok).end)
+            raise FilterError(f"expected {what} after {after}", arg.col, arg.length)
         op = "==" if op_tok is None or op_tok.text == "=" else op_tok.text
         if op_tok is not None and op not in ("==", "!=") and field not in _NUMERIC:
             msg = f"'{op}' only compares numbers (port, sport, dport, pid, inode); use '=' or '!='"
@@ -427,13 +433,18 @@ def _guess_keyword(word: str, numeric: bool) -> str | None:
     return guesses[0] if guesses else None
 
 
-def _keyword_colon(tok: Token) -> tuple[Token, Token] | None:
-    """Split ``kw:arg`` into two tokens when ``kw`` is a keyword (columns kept for error carets)."""
+def _keyword_colon(tok: Token) -> tuple[Token, Token | None] | None:
+    """Split ``kw:arg`` into two tokens when ``kw`` is a keyword (columns kept for error carets).
+
+    A bare ``kw:`` gives the keyword and None: its argument is the next token ("proc:'my app'" ends
+    the word at the quote). Taken as a search instead, it warned "unknown keyword 'proc' (did you
+    mean proc?)" and searched for the text "proc:".
+    """
     word, colon, rest = tok.text.partition(":")
-    if not colon or not rest or word.lower() not in _KEYWORDS:
+    if not colon or word.lower() not in _KEYWORDS:
         return None
     keyword = Token("word", word, tok.col, len(word))
-    return keyword, Token("word", rest, tok.col + len(word) + 1, len(rest))
+    return keyword, Token("word", rest, tok.col + len(word) + 1, len(rest)) if rest else None
 
 
 def _unexpected(tok: Token) -> FilterError:

@@ -468,9 +468,9 @@ def test_bare_word_search(expr: str, expected: set[str]) -> None:
         (") tcp", "')' without a matching '('", "  ^"),
         ("()", "empty parentheses", "  ^^"),
         ("tcp ( )", "empty parentheses", "      ^^^"),
-        # keywords missing their argument: just past the keyword (or its operator)
+        # keywords missing their argument: under what stands in its place, or just past the end
         ("port", "expected a port after 'port'", "      ^"),
-        ("tcp port and udp", "expected a port after 'port'", "          ^"),
+        ("tcp port and udp", "expected a port after 'port'", "           ^^^"),
         ("sport >=", "expected a port after 'sport >='", "          ^"),
         ("(dport)", "expected a port after 'dport'", "        ^"),
         ("state", "expected a state name after 'state'", "       ^"),
