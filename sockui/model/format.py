@@ -18,10 +18,13 @@ from sockui.model.socket import Endpoint, InetEndpoint, Owner, SocketRecord
 # overrides and isolates ("trojan source"), zero-width, invisible-operator, BOM and tag characters,
 # and lone surrogates (which is how surrogateescape carries bytes that were not UTF-8). Backslash
 # too, so escapes are unambiguous.
-_UNSAFE = re.compile(
-    "[\\\\\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f"
-    "\ufeff\ud800-\udfff\U000e0000-\U000e007f]"
+_CONTROLS = (
+    "\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ud800-\udfff\U000e0000-\U000e007f"
 )
+_UNSAFE = re.compile(f"[\\\\{_CONTROLS}]")
+#: The same without backslash: what is still raw in text built from escaped parts.
+_RAW = re.compile(f"[{_CONTROLS}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\"}
 
 
@@ -45,6 +48,19 @@ def safe(text: str) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+def still_safe(text: str) -> str:
+    r"""Text built from :func:`safe` parts, with any control character that is still raw escaped.
+
+    For sentences the model made safe already (a history note naming the likely owner, a follow
+    timeline line): :func:`safe` again would double every backslash (``\e`` shown as ``\\e``), yet
+    a view must not trust that every such sentence was built right. Backslashes stay as they are,
+    since there they are the escapes; anything raw is escaped as :func:`safe` escapes it.
+    """
+    if _RAW.search(text) is None:
+        return text
+    return _RAW.sub(_escape, text)
 
 
 def width(text: str) -> int:

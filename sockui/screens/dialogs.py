@@ -32,6 +32,10 @@ MAX_CHOICES = 8
 
 
 def _tuple(sock: SocketRecord) -> str:
+    """``unix/str /run/x.sock 4242 -> * 4243``: the table's cells, which are escaped already.
+
+    Shown with ``still_safe``: ``safe`` again would double every backslash of a hostile path.
+    """
     remote = remote_cell(sock)
     return f"{proto_label(sock)} {local_cell(sock) or '*'}" + (f" -> {remote}" if remote else "")
 
@@ -134,7 +138,7 @@ class KillScreen(_ActionDialog):
         """Who, which signal, the shell command, the buttons."""
         with Vertical(id="dialog-box"):
             yield Static(Text("Kill the process holding", style="bold"), id="dialog-title")
-            yield Static(Text(fmt.safe(_tuple(self.sock))), classes="dialog-what")
+            yield Static(Text(fmt.still_safe(_tuple(self.sock))), classes="dialog-what")
             with RadioSet(id="kill-process"):
                 for index, pid in enumerate(self.pids):
                     name = next((o.name for o in self.sock.owners if o.pid == pid), "")
@@ -245,7 +249,7 @@ class CloseScreen(_ActionDialog):
         """The socket, its owner, the command, the buttons."""
         with Vertical(id="dialog-box"):
             yield Static(Text("Close this socket", style="bold"), id="dialog-title")
-            yield Static(Text(fmt.safe(_tuple(self.sock))), classes="dialog-what")
+            yield Static(Text(fmt.still_safe(_tuple(self.sock))), classes="dialog-what")
             owner = fmt.process_column(self.sock) or "no visible owner"
             yield Static(Text(f"held by {owner}"), classes="dialog-what")
             command = self.actions.close_command(self.sock)

@@ -59,7 +59,9 @@ def events_text(timeline: FollowTimeline) -> Text:
         if text.plain:
             text.append("\n")
         text.append(_clock(event.time), style="dim")
-        text.append("  " + fmt.safe(event.text))
+        # Built from safe parts by the model ("owners: 12/name fd 3"): escaped again, every
+        # backslash would double.
+        text.append("  " + fmt.still_safe(event.text))
     return text or Text("nothing seen yet", style="dim")
 
 

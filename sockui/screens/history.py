@@ -100,7 +100,9 @@ def event_cells(event: SocketEvent) -> tuple[Text, ...]:
         Text(_count(event.bytes_sent), justify="right"),
         Text(_count(event.bytes_received), justify="right"),
         Text(fmt.process_column(record)),
-        Text(fmt.safe(event.note), style="dim"),
+        # The model made the note safe (it may name the likely owner): escaping again would double
+        # its backslashes.
+        Text(fmt.still_safe(event.note), style="dim"),
     )
 
 
@@ -121,7 +123,7 @@ def event_detail(event: SocketEvent) -> Text:
         sent, received = _count(event.bytes_sent), _count(event.bytes_received)
         lines.append(("bytes", f"sent {sent}  received {received}  retransmits {event.retransmits}"))
     if event.note:
-        lines.append(("note", fmt.safe(event.note)))
+        lines.append(("note", fmt.still_safe(event.note)))
     text = Text()
     for label, value in lines:
         text.append(f"{label:>8} ", style="dim")

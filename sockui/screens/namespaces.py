@@ -29,10 +29,15 @@ from sockui.model.filters import Filter
 from sockui.model.netns import HOST, NamespaceInfo
 from sockui.model.socket import Binding as SockBinding
 from sockui.model.socket import Snapshot
-from sockui.screens.narrow import narrowed, netns_clause
+from sockui.screens.narrow import narrowed, netns_clause, shorten
 
 #: Process names shown in a row; the count says how many there are in all.
 MAX_NAMES = 4
+#: Cells a label or an About text may take: a cgroup or ``ip netns`` name can be 255 bytes, four times
+#: that once escaped, and would push every other column off the screen. A label is cut in the
+#: middle (its start and its end tell namespaces apart, as in the table), About at its end.
+MAX_LABEL_WIDTH = 64
+MAX_ABOUT_WIDTH = 120
 HINT = "↑↓ move  enter filter the table to this namespace  esc close"
 TITLES = ("Namespace", "Inode", "Sockets", "Listen", "Conn", "Bound", "Unbound", "Procs", "About")
 
@@ -152,10 +157,13 @@ class NamespacesScreen(ModalScreen[str | None]):
             )
             unread = row.info is not None and row.info.unread is not None
             table.add_row(
-                Text(fmt.safe(row.label), style="yellow" if unread else ""),
+                Text(
+                    shorten(fmt.safe(row.label), MAX_LABEL_WIDTH, middle=True),
+                    style="yellow" if unread else "",
+                ),
                 Text(str(row.inode)),
                 *(Text(str(n), justify="right") for n in numbers),
-                Text(row.about(), style="dim"),
+                Text(shorten(row.about(), MAX_ABOUT_WIDTH), style="dim"),
                 key=str(row.inode),
             )
         table.focus()

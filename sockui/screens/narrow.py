@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,6 +19,18 @@ from textual.widgets.option_list import Option
 
 from sockui.model import format as fmt
 from sockui.model.socket import InetEndpoint, SocketRecord, UnixEndpoint
+from sockui.widgets.columns import fit
+
+#: Cells of a choice's meaning and of its clause at most: a namespace label or a path can be hundreds
+#: of characters once escaped, and one choice must not fill the menu. Cut in the middle: both ends tell
+#: them apart; choosing still adds the whole clause.
+MAX_MEANING_WIDTH = 72
+MAX_CLAUSE_WIDTH = 48
+
+
+def shorten(text: str, width: int, *, middle: bool = False) -> str:
+    """``text`` when it fits in ``width`` cells, else cut to exactly that many with an ellipsis."""
+    return text if cell_len(text) <= width else fit(text, width, cut_middle=middle)
 
 
 def quote(word: str) -> str:
@@ -25,6 +38,20 @@ def quote(word: str) -> str:
     if word and all(c.isalnum() or c in "._-/@:[]*?" for c in word):
         return word
     return "'" + word.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def exact(word: str) -> str:
+    """A filter word for ``proc`` and ``path`` that matches ``word`` itself, whatever it holds.
+
+    A plain word stays as it is. Names come from the system, though: one with a glob character would
+    be read as a pattern (``[@click=quit]x`` as a class of one character, matching ``cx`` but not
+    itself), so each of ``*?[`` is put in brackets (``[[]``), which fnmatch reads literally. And a
+    filter cannot hold a control character (the parser refuses it; the filter line would show it raw):
+    each becomes ``?``, any one character. Such a word is a pattern, matched against the whole name.
+    """
+    if word.isprintable() and not any(c in word for c in "*?["):
+        return word
+    return "".join("?" if not c.isprintable() else f"[{c}]" if c in "*?[" else c for c in word)
 
 
 def netns_clause(label: str, inode: int) -> str:
@@ -47,14 +74,14 @@ def narrowing_clauses(sock: SocketRecord) -> list[tuple[str, str]]:
         clauses.append((f"pid {pid}", f"process {pid} {fmt.safe(name)}"))
     if sock.owners:
         name = sock.owners[0].name
-        clauses.append((f"proc {quote(name)}", f"every process named {fmt.safe(name)}"))
+        clauses.append((f"proc {quote(exact(name))}", f"every process named {fmt.safe(name)}"))
     if isinstance(sock.local, InetEndpoint):
         clauses.append((f"port {sock.local.port}", f"port {sock.local.port}, either end"))
     if isinstance(sock.remote, InetEndpoint):
         clauses.append((f"dst {sock.remote.address}", f"remote address {sock.remote.address}"))
     for end in (sock.local, sock.remote):
         if isinstance(end, UnixEndpoint) and end.path is not None:
-            clauses.append((f"path {quote(end.path)}", f"UNIX path {fmt.safe(end.path)}"))
+            clauses.append((f"path {quote(exact(end.path))}", f"UNIX path {fmt.safe(end.path)}"))
     if sock.netns_label:
         label = fmt.safe(sock.netns_label)
         clauses.append((netns_clause(sock.netns_label, sock.netns), f"network namespace {label}"))
@@ -84,8 +111,11 @@ class NarrowScreen(ModalScreen[str | None]):
             yield Static(Text("Narrow the table to this row's…", style="bold"), id="narrow-title")
             options = []
             for index, (clause, meaning) in enumerate(self.clauses):
-                label = Text(meaning)
-                label.append(f"   {fmt.safe(clause)}", style="dim")
+                label = Text(shorten(meaning, MAX_MEANING_WIDTH, middle=True))
+                # The clause as it will read in the filter (exact() left no control character in it;
+                # still_safe, not safe, so that its backslashes are not doubled on screen).
+                shown = shorten(fmt.still_safe(clause), MAX_CLAUSE_WIDTH, middle=True)
+                label.append(f"   {shown}", style="dim")
                 options.append(Option(label, id=str(index)))
             yield OptionList(*options, id="narrow-options")
             yield Static(Text("enter: add to the filter   esc: close", style="dim"))

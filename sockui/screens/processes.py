@@ -34,14 +34,17 @@ from sockui.model import format as fmt
 from sockui.model.columns import endpoint_order, proto_label
 from sockui.model.socket import Binding as SockBinding
 from sockui.model.socket import Snapshot, SocketRecord
+from sockui.widgets.columns import fit
 
 #: Socket leaves listed under one process at most; a "… N more" leaf says how many are left out.
 MAX_LEAVES = 500
 #: Process nodes added at a time; a "… N more processes" node adds the next batch when chosen.
 MAX_PROCESS_NODES = 1000
-#: Label columns wider than this are not padded further (one odd name must not push every line right).
+#: Label columns are at most this wide; a longer name is cut with an ellipsis (one odd name must not
+#: push every line right, nor leave its own line out of step with the others).
 MAX_NAME_WIDTH = 24
-MAX_USER_WIDTH = 16
+#: A user name has at most 32 characters (useradd), plus the brackets: only an escaped one is cut.
+MAX_USER_WIDTH = 34
 MAX_LOCAL_WIDTH = 44
 #: Binding states in label order, and their rank when sorting a process's sockets.
 STATES: tuple[SockBinding, ...] = tuple(SockBinding)
@@ -176,9 +179,9 @@ def _label(group: ProcessGroup, pid_w: int, name_w: int, user_w: int, count_w: i
     else:
         line.add(str(group.pid).rjust(pid_w), "bold")
         line.add(" ")
-        line.add(group.name, width=name_w)
+        line.add(fit(group.name, name_w), width=name_w)
     line.add("  ")
-    line.add(f"({group.user})" if group.user else "", "dim", user_w)
+    line.add(f"({fit(group.user, user_w - 2).rstrip()})" if group.user else "", "dim", user_w)
     for state, count in zip(STATES, group.counts, strict=True):
         line.add(f"  {state.value} ")
         line.add(str(count).rjust(count_w), "dim" if count == 0 else "")
@@ -195,7 +198,8 @@ def leaf_labels(group: ProcessGroup, sockets: Sequence[SocketRecord]) -> list[Te
         line = _Line()
         line.add(proto_label(sock), width=9)
         line.add(fmt.safe(sock.state), width=12)
-        line.add(local, width=local_w)
+        # Cut in the middle, as the table does: a path's end tells sockets apart.
+        line.add(fit(local, local_w, cut_middle=True), width=local_w)
         remote = fmt.endpoint(sock.remote)
         if remote:
             line.add(f"  → {remote}")

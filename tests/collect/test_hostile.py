@@ -5,7 +5,8 @@ that are not UTF-8 and a bidi override, and holds a UNIX listener whose path is 
 TCP listener. Then: the table has exactly one line per socket plus the header, with no raw control
 character and the hostile parts shown as visible escapes (``\\e``, ``\\n``, ``\\xff``...); the CSV parses
 into the right number of rows, each one physical line, with no control character in any field; the JSON
-round-trips the exact name and path (bytes included, through surrogateescape).
+round-trips the exact name and path (bytes included, through surrogateescape). ``--jsonl`` too, one
+object per physical line, ASCII only, with an abstract UNIX name that holds NULs added.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import json
 import os
 import re
+import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +160,36 @@ def test_json_round_trips_exact_strings(hostile: Hostile) -> None:
     assert unix["local"]["path"].encode("utf-8", "surrogateescape") == os.fsencode(hostile.path)
     for obj in data:
         assert [(p["pid"], p["name"]) for p in obj["processes"]] == [(hostile.holder.pid, hostile.name)]
+
+
+def test_jsonl_is_one_ascii_object_per_line_with_exact_strings(
+    hostile: Hostile, holders: HolderPool, bag: SocketBag
+) -> None:
+    # An abstract name (NULs inside, an escape sequence, a newline, markup, a byte that is not UTF-8,
+    # a bidi override) held by a second process with the same hostile name.
+    raw = b"\0a\0\x1b]0;pwn\x07\n[@click=x]\xff\xe2\x80\xae" + secrets.token_hex(3).encode()
+    abstract = bag.new(socket.AF_UNIX)
+    abstract.bind(raw)
+    abstract.listen(1)
+    second = holders.spawn([abstract], name=hostile.variant.name)
+    abstract_inode = inode_of(abstract)
+    bag.socks.remove(abstract)
+    abstract.close()
+    pids = (hostile.holder.pid, second.pid)
+    result = run_sockui("--once", "--jsonl", "--filter", f"pid {pids[0]} or pid {pids[1]}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.isascii(), "--jsonl escapes everything outside ASCII"
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f]", out), "a raw control character in the output"
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) == 4, lines  # three objects, each ended by its newline
+    objects: list[dict[str, Any]] = [json.loads(line) for line in lines[:-1]]
+    assert all(isinstance(o, dict) for o in objects)
+    assert {o["inode"] for o in objects} == {hostile.unix_inode, hostile.tcp_inode, abstract_inode}
+    assert find_by_inode(objects, hostile.unix_inode)["local"] == {"path": hostile.path}
+    name = find_by_inode(objects, abstract_inode)["local"]["path"]
+    assert name == "@" + raw[1:].decode("utf-8", "surrogateescape"), "the exact abstract name"
+    assert name[1:].encode("utf-8", "surrogateescape") == raw[1:]
+    for obj in objects:
+        assert [p["name"] for p in obj["processes"]] == [hostile.name], obj["processes"]
+        assert obj["processes"][0]["pid"] in pids
