@@ -45,7 +45,7 @@ from typing import Any
 _BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(_BENCH))
 
-from bench_tui import STAMP, TmuxServer, find_sockui, first_table_shown, proc_status  # noqa: E402
+from bench_tui import STAMP, TmuxServer, find_sockui, first_table_shown, git_revision, proc_status  # noqa: E402
 
 SHOWN_TOTAL = "shown "
 FAILED = "refresh failed"
@@ -250,7 +250,8 @@ def render_soak(data: dict[str, Any]) -> list[str]:
     lines = [
         "## Soak: the TUI under churn",
         "",
-        f"`python bench/soak.py` on {data['started']} ({data['machine']}): "
+        f"`python bench/soak.py` on {data['started']} ({data['machine']}, sockui "
+        f"`{data.get('sockui_revision', '?')}`; the history ring fills in the first minute): "
         f"`sockui --interval {s['interval']} --filter tcp` in tmux (160x45) with the detail pane open, "
         f"for {s['minutes']} minutes, while a child opened and closed loopback connections at up to "
         f"{s['rate']:,.0f} per second and forked "
@@ -263,8 +264,8 @@ def render_soak(data: dict[str, Any]) -> list[str]:
         f"- exceptions (status line `refresh failed`): {len(data.get('failures', []))}"
         + ("" if not data.get("failures") else f": {'; '.join(data['failures'][:3])}"),
         f"- RSS at the start {mib(data.get('rss_start_kib'))}, at the end {mib(data.get('rss_end_kib'))}",
-        f"- `q` at the end: {'exited' if data.get('exited') else '**did not exit**'}"
-        f" (status {data.get('exit_status')})",
+        f"- `q` at the end: {'exited within 10 s' if data.get('exited') else '**did not exit**'}"
+        + ("" if data.get("exit_status") is None else f" (status {data['exit_status']})"),
         "",
         "| minute | RSS | peak RSS | refreshes | refresh cost median | max | churned | tcp sockets |",
         "|---|---|---|---|---|---|---|---|",
@@ -301,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    data["sockui_revision"] = git_revision()
     out.write_text(json.dumps(data, indent=2) + "\n")
     print("\n".join(render_soak(data)))
     print(f"written to {out}", file=sys.stderr)
