@@ -6,10 +6,14 @@ Textual is imported only when the TUI starts, so ``--once`` stays quick and work
 from __future__ import annotations
 
 import argparse
+import codecs
 import gc
+import io
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sockui import __version__
 from sockui.collect.services import load_services
@@ -18,7 +22,15 @@ from sockui.model.filter_help import filter_help_text
 from sockui.model.filters import Filter, FilterError, parse
 from sockui.model.history import DEFAULT_HISTORY
 
+if TYPE_CHECKING:
+    from sockui.app import SockuiApp
+
 EXIT_USAGE = 2
+#: The TUI died of an unexpected exception (Textual's own code for it).
+EXIT_CRASH = 1
+
+#: Said when the TUI cannot start: instead of drawing into a pipe or waiting for keys from a file.
+NO_TERMINAL = "sockui: the TUI needs a terminal, and {stream} is not one; use --once for a snapshot"
 
 
 def _interval(text: str) -> float:
@@ -122,6 +134,66 @@ def run_once(args: argparse.Namespace, flt: Filter) -> int:
     return 0
 
 
+def not_a_terminal() -> str | None:
+    """The first standard stream that is not a terminal ('stdin', 'stdout', 'stderr'), or None.
+
+    Textual reads keys from stdin and draws on stderr; stdout is checked too, because
+    ``sockui | grep`` or ``sockui > file`` means the user wanted text, which is what --once gives.
+    Without this check the TUI starts anyway: it hangs on /dev/null and writes escape sequences
+    into the pipe.
+    """
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            if not os.isatty(fd):
+                return name
+        except OSError:
+            return name
+    return None
+
+
+def draw_in_utf8() -> None:
+    """Make stderr, where Textual draws, UTF-8 whatever the locale says.
+
+    Under LANG=C Python is in UTF-8 mode already (PEP 538/540), unless that is turned off
+    (PYTHONUTF8=0, PYTHONCOERCECLOCALE=0): then stderr is ASCII with backslashreplace, and every box,
+    arrow and bar glyph is drawn as a six-column escape (backslash, u2502), which breaks the layout.
+    The terminals sockui runs in (tmux, SSH clients, desktop terminals) decode UTF-8 whatever the
+    locale of the process says.
+    """
+    stream = sys.__stderr__
+    if stream is None or not isinstance(stream, io.TextIOWrapper):
+        return
+    try:
+        if codecs.lookup(stream.encoding).name == "utf-8":
+            return
+        stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+    except (LookupError, ValueError, OSError):
+        return  # drawn as before: escapes, but drawn
+
+
+def run_tui(app: SockuiApp) -> int:
+    """Run the TUI; an unexpected exception ends it with one line on stderr and a crash report.
+
+    The line is printed after the app has restored the terminal (alternate screen left, modes
+    reset), so that it stays visible in the shell.
+    """
+    from sockui import crash
+
+    draw_in_utf8()
+    try:
+        app.run()
+    except Exception as exc:  # noqa: BLE001 - what escapes Textual's own handling (driver start-up)
+        path = crash.write_report(exc)
+        if path is None:
+            traceback.print_exc()
+        print(crash.describe(exc, path), file=sys.stderr)
+        return EXIT_CRASH
+    if app.crash is not None:
+        print(crash.describe(app.crash, app.crash_report), file=sys.stderr)
+        return app.return_code or EXIT_CRASH
+    return app.return_code or 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sockui`` console script and ``python -m sockui``."""
     parser = build_parser()
@@ -141,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_events(flt, args.interval)
     if args.once or args.json or args.jsonl or args.csv:
         return run_once(args, flt)
+    stream = not_a_terminal()
+    if stream is not None:
+        print(NO_TERMINAL.format(stream=stream), file=sys.stderr)
+        return EXIT_USAGE
     from sockui.app import SockuiApp
     from sockui.config import Config, load_config
     from sockui.model.columns import TITLES
@@ -158,9 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         services=services,
         config=config,
         history=args.history,
+        report_crashes=True,
     )
-    app.run()
-    return app.return_code or 0
+    return run_tui(app)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,11 @@ def render_status(state: StatusState, width: int) -> Text:
         filt.append(_cut_middle(fmt.safe(described), max(1, width - taken)), style="bold")
         first.append((0, filt))
     if snapshot is None or counts is None:
-        first.append((1, Text(state.busy or "reading sockets…", style="italic")))
+        if state.error:  # the first refresh failed: say why instead of "reading sockets…" for ever
+            why = "refresh failed: " + _cut_middle(fmt.safe(state.error), 60)
+            first.append((1, Text(why, style="bold red")))
+        else:
+            first.append((1, Text(state.busy or "reading sockets…", style="italic")))
         return Text("\n").join([_fit(first, width), Text("")])
     first.append((0, Text(shown, style="bold")))
     if state.busy:
