@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.widgets import Footer
 
+from sockui import crash
 from sockui.act import clipboard
 from sockui.act.actions import SystemActions
 from sockui.collect.details import SystemDetails
@@ -45,6 +47,31 @@ from sockui.screens.history import HistoryScreen
 from sockui.screens.main import MainScreen
 
 __all__ = ["SnapshotSource", "SockuiApp"]
+
+
+def _keep_footers_from_hoarding_keys() -> None:
+    """Work around a leak of Textual 8.2.8's Footer: it hoards the keys it drew on every screen switch.
+
+    Each FooterKey ``data_bind``s ``compact`` to its Footer, a watcher the Footer drops only when
+    ``compact`` changes, which it never does here; and a footer recomposes its keys whenever the
+    bindings change, i.e. on every screen switch. So every switch (``f`` then escape, ``?`` then
+    escape) left a dozen dead keys alive with their render caches: ~0.5 MB each time, for good
+    (tests/app/test_churn_tui.py, which switches views during a minute of churn). Before a footer
+    composes new keys, the watchers of keys already removed are dropped, as Textual itself does when
+    ``compact`` changes.
+    """
+    compose = Footer.compose
+
+    def compose_without_dead_watchers(self: Footer) -> ComposeResult:
+        watchers = getattr(self, "__watchers", {}).get("compact")
+        if watchers:  # (node, callback) pairs; no public API lists or removes them in Textual 8.2.8
+            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
+        yield from compose(self)
+
+    Footer.compose = compose_without_dead_watchers  # type: ignore[method-assign]
+
+
+_keep_footers_from_hoarding_keys()
 
 
 class SockuiApp(App[int]):
@@ -74,6 +101,7 @@ class SockuiApp(App[int]):
         config: Config | None = None,
         config_file: Path | None = None,
         history: int = DEFAULT_HISTORY,
+        report_crashes: bool = False,
     ) -> None:
         """Set the app up.
 
@@ -89,6 +117,9 @@ class SockuiApp(App[int]):
             config: remembered columns and sort; None: defaults, and nothing is saved.
             config_file: where to save changes to ``config`` (None: the default place).
             history: closed connections kept for the history view.
+            report_crashes: write an unexpected exception's traceback to a crash report file
+                (:mod:`sockui.crash`) instead of printing it on exit (the CLI; tests keep Textual's
+                way, so that nothing is left behind and Pilot re-raises as usual).
         """
         super().__init__()
         self.interval = interval
@@ -126,6 +157,30 @@ class SockuiApp(App[int]):
         #: Closed connections: destroy messages (real collector only) and snapshot differences.
         self.history = HistoryRing(history)
         self.keeper = HistoryKeeper(self.history, listen=source is None)
+        self.report_crashes = report_crashes
+        #: The first unexpected exception (the app exits on it), and the report holding its traceback.
+        self.crash: BaseException | None = None
+        self.crash_report: Path | None = None
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An unexpected exception (a key handler, a timer, a failing worker): the app exits.
+
+        Textual 8.2.8 has no public hook for this. Its own handling stays (return code 1, Pilot
+        re-raises, the app closes and restores the terminal); only the long traceback it would print
+        on exit is replaced by the report file, which ``cli.main`` names in one line. If the report
+        cannot be written, Textual's traceback is kept so that nothing is lost.
+        """
+        if self.report_crashes:
+            if self.crash is None:
+                self.crash_report = crash.write_report(error)
+            elif self.crash_report is not None:
+                crash.append_report(self.crash_report, error)
+        if self.crash is None:
+            self.crash = error
+        kept = len(self._exit_renderables)
+        super()._handle_exception(error)
+        if self.crash_report is not None:
+            del self._exit_renderables[kept:]
 
     @property
     def paused(self) -> bool:
@@ -176,6 +231,8 @@ class SockuiApp(App[int]):
     def _snapshot_ready(self, message: SnapshotReady) -> None:
         if self.main.paused:
             return  # a refresh that was running when the user paused: keep the picture still
+        if not self.main.is_attached:
+            return  # the app is quitting: the screen is closed, its widgets gone
         self.main.apply_snapshot(message.snapshot, message.derived)
         self.snapshots_applied += 1
         if message.snapshot.owners_pending:
@@ -189,7 +246,8 @@ class SockuiApp(App[int]):
 
     @on(CollectFailed)
     def _collect_failed(self, message: CollectFailed) -> None:
-        self.main.show_failure(message.error)
+        if self.main.is_attached:  # else the app is quitting: the screen is closed
+            self.main.show_failure(message.error)
 
     @on(MainScreen.LiveChanged)
     def _live_changed(self, message: MainScreen.LiveChanged) -> None:
@@ -228,7 +286,9 @@ class SockuiApp(App[int]):
     def _follow_observed(self, message: FollowObserved) -> None:
         self.follows.observe(message.observations)
         for screen in self.screen_stack:
-            if isinstance(screen, FollowScreen):
+            # Only a view with widgets: one pushed but not composed yet (its on_mount draws the
+            # store), or closing while the app quits (still in the stack), has none.
+            if isinstance(screen, FollowScreen) and screen.is_mounted and screen.is_attached:
                 screen.refresh_view()
 
     @on(Unfollow)

@@ -4,11 +4,22 @@ Walking every process's fd table costs ~4.5 µs per fd plus ~17 µs per process 
 section 9), too slow to repeat each second at 100k sockets. So the map is kept, and a refresh rescans
 only the processes that may have changed: new pids, pids whose fd count (``st_size`` of
 ``/proc/PID/fd``, cheap to stat) changed, and pids that held a socket which vanished from the kernel's
-tables. A full walk still runs now and then to catch what those signals miss (an fd closed and another
-opened in the same refresh interval).
+tables. Those signals miss an fd number that moved to another socket while the socket it held lives on
+elsewhere (``dup2`` over it, or close and reopen while a forked child still holds the old one): the
+count is the same and nothing vanished. Such a socket is by then held by more than one (pid, fd), so
+every refresh re-reads the links of shared sockets (a few per process: cheap) and rescans a process
+whose link no longer names the socket; without that, the process would be shown owning a socket it
+no longer holds. A full walk still runs now and then to catch what the signals miss otherwise (a
+non-socket fd closed and a socket opened in the same refresh interval: an owner found late, never a
+wrong one).
 
 Processes exit and close fds while we read: every race (ENOENT, ESRCH, EACCES) is absorbed here; a pid
 that vanished simply drops out of the map so no stale owner is reported.
+
+Processes we may not look into are counted (:attr:`OwnerMap.unreadable_pids`), so that the sockets
+they may hold are said to have hidden owners rather than none. With ``/proc`` mounted ``hidepid=1``
+(``noaccess``) their directories are listed but refuse even a stat, and with ``hidepid=2``
+(``invisible``) they are not listed at all: :func:`hidden_processes` reads the mount options to say so.
 """
 
 from __future__ import annotations
@@ -58,10 +69,15 @@ def read_comm(proc_root: str, pid: int) -> str:
 
 
 def list_pids(proc_root: str) -> list[int]:
-    """Every process id (thread group) in ``proc_root``."""
+    """Every process id (thread group) in ``proc_root``; none if it does not exist.
+
+    Any other failure (EMFILE when the process is out of file descriptors, ENOMEM) raises: an empty
+    list would read as "no processes", and a refresh would show no sockets and drop every owner
+    instead of failing, which the status line reports while the last good snapshot stays.
+    """
     try:
         names = os.listdir(proc_root)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return [int(n) for n in names if n.isdigit()]
 
@@ -119,12 +135,83 @@ def netns_of(proc_root: str, pid: int) -> int:
         return 0
 
 
+#: :func:`fd_count` of a process that is gone.
+GONE = -1
+#: :func:`fd_count` of a process that exists but whose /proc directory refuses us (``hidepid=1``).
+DENIED = -2
+
+
 def fd_count(proc_root: str, pid: int) -> int:
-    """Number of open fds (``st_size`` of the fd directory, readable even for other users); -1 if gone."""
+    """Number of open fds (``st_size`` of the fd directory, readable even for other users).
+
+    :data:`GONE` when the process exited; :data:`DENIED` when /proc will not even stat it for us
+    (mounted ``hidepid=1``): it exists, and whatever it holds is hidden from us.
+    """
     try:
         return os.stat(f"{proc_root}/{pid}/fd").st_size
+    except PermissionError:
+        return DENIED
     except OSError:
-        return -1
+        return GONE
+
+
+#: ``hidepid`` values (both spellings) under which /proc leaves other users' processes out of its
+#: listing: we cannot even count them. ``noaccess`` (1) lists them, and they are counted as unreadable.
+_INVISIBLE = {"2": "invisible", "invisible": "invisible", "4": "ptraceable", "ptraceable": "ptraceable"}
+_CAP_SYS_PTRACE = 19
+
+
+def _mount_options(proc_root: str, mountinfo: str) -> dict[str, str] | None:
+    """Super block options of the proc mount at ``proc_root`` (the topmost one), or None."""
+    target = os.path.realpath(proc_root)
+    found: dict[str, str] | None = None
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        # id parent major:minor root mountpoint options [optional fields...] - fstype source superoptions
+        head, sep, tail = line.partition(" - ")
+        fields, rest = head.split(), tail.split()
+        if not sep or len(fields) < 5 or len(rest) < 3 or rest[0] != "proc":
+            continue
+        if fields[4].replace(r"\040", " ") != target:  # mountinfo writes a space as \040
+            continue
+        found = {}
+        for option in rest[2].split(","):
+            key, _, value = option.partition("=")
+            found[key] = value
+    return found
+
+
+def _can_see_through(gid: str | None) -> bool:
+    """True when hidepid does not apply to us: CAP_SYS_PTRACE, or membership of the mount's ``gid=``."""
+    if gid is not None and gid.isdigit() and (int(gid) == os.getegid() or int(gid) in os.getgroups()):
+        return True
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_SYS_PTRACE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
+
+
+def hidden_processes(proc_root: str = "/proc", mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """Why other users' processes are missing from ``proc_root``'s listing, or None when they are not.
+
+    That is ``hidepid=2`` (``invisible``) or ``hidepid=4`` (``ptraceable``) without the privilege that
+    sees through it: their sockets are in the kernel's tables but no fd table we can list holds them.
+    """
+    options = _mount_options(proc_root, mountinfo)
+    if options is None:
+        return None
+    mode = _INVISIBLE.get(options.get("hidepid", ""))
+    if mode is None or _can_see_through(options.get("gid")):
+        return None
+    return f"{proc_root} is mounted with hidepid={mode}: other users' processes are invisible"
 
 
 #: What one process holds: (pid, fd count, name, fd -> socket inode or None when unreadable, network
@@ -143,8 +230,10 @@ def scan_process(
     """
     if count is None:
         count = fd_count(proc_root, pid)
-        if count < 0:
+        if count == GONE:
             return None
+    if count == DENIED:
+        return pid, count, read_comm(proc_root, pid), None, 0, None
     try:
         sockets = scan_fds(proc_root, pid)
     except FileNotFoundError:
@@ -190,6 +279,11 @@ class OwnerMap:
         self._last_full = 0.0
         self._scanned_last = 0
         self._protonames: dict[int, str | None] = {}
+        #: Inodes held by more than one (pid, fd): where an fd moved to another socket hides.
+        self._shared: set[int] = set()
+        #: Why some processes are missing from the listing (see :func:`hidden_processes`), or None.
+        #: Checked at every full walk: mount options do not change under a running sockui, mostly.
+        self.invisible: str | None = None
 
     @property
     def scanned_last(self) -> int:
@@ -249,34 +343,68 @@ class OwnerMap:
         for inode in vanished:
             for holder in self._index.get(inode, ()):
                 suspects.add(holder.pid)
-        scanned = 0
+        fresh: set[int] = set()
         for pid in pids:
             proc = self._procs.get(pid)
             count = fd_count(root, pid)
-            if count < 0:
+            if count == GONE:
                 if proc is not None:
                     self._drop(pid)
                 continue
             if proc is not None and proc.fd_count == count and pid not in suspects:
                 continue
-            scanned += 1
-            scan = scan_process(root, pid, count, self.names)
-            if scan is None:
-                self._drop(pid)
-            else:
-                self._apply(scan)
-        self._scanned_last = scanned
+            fresh.add(pid)
+            self._rescan(pid, count)
+        # After the rescans, so that a new process sharing a socket is in the index already.
+        moved = self._moved_shared_fds(fresh)
+        for pid in moved:
+            self._rescan(pid, None)
+        self._scanned_last = len(fresh) + len(moved)
+
+    def _rescan(self, pid: int, count: int | None) -> None:
+        scan = scan_process(self.proc_root, pid, count, self.names)
+        if scan is None:
+            self._drop(pid)
+        else:
+            self._apply(scan)
+
+    def _moved_shared_fds(self, fresh: set[int]) -> set[int]:
+        """Pids not rescanned this time whose fd for a shared socket now holds something else.
+
+        One readlink per (pid, fd) holding a socket that someone else holds too. A socket whose fd
+        moved on but which stays open is necessarily held elsewhere as well (else it would have
+        vanished and its holders been rescanned), so checking shared sockets is enough to never
+        show such an owner again after the refresh it changed in.
+        """
+        root, index = self.proc_root, self._index
+        moved: set[int] = set()
+        readlink = os.readlink
+        for inode in self._shared:
+            expected = f"{_SOCKET_PREFIX}{inode}]"
+            for owner in index.get(inode, ()):
+                pid = owner.pid
+                if pid in fresh or pid in moved:
+                    continue
+                try:
+                    if readlink(f"{root}/{pid}/fd/{owner.fd}") == expected:
+                        continue
+                except OSError:
+                    pass  # closed, or the process is gone: rescanning settles which
+                moved.add(pid)
+        return moved
 
     def load_full_scan(self, scans: Iterable[ProcScan]) -> None:
         """Replace the whole map with the result of a walk of every process."""
         self._procs.clear()
         self._index.clear()
+        self._shared.clear()
         count = 0
         for scan in scans:
             self._apply(scan)
             count += 1
         self._scanned_last = count
         self._last_full = time.monotonic()
+        self.invisible = hidden_processes(self.proc_root)
 
     def _apply(self, scan: ProcScan) -> None:
         pid, count, name, sockets, netns, label = scan
@@ -293,6 +421,7 @@ class OwnerMap:
                 index[inode] = (owner,)
             else:
                 index[inode] = tuple(sorted((*holders, owner), key=_owner_order))
+                self._shared.add(inode)
 
     def _drop(self, pid: int) -> None:
         proc = self._procs.pop(pid, None)
@@ -306,6 +435,8 @@ class OwnerMap:
             if holders is None:
                 continue
             remaining = tuple(o for o in holders if o.pid != pid)
+            if len(remaining) < 2:
+                self._shared.discard(inode)
             if remaining:
                 index[inode] = remaining
             else:

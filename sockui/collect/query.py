@@ -37,7 +37,10 @@ def tcp_details(sock: SocketRecord, nl: NetlinkSocket | None = None) -> TcpDetai
     if sock.ifindex:  # bound to an interface: the kernel's lookup needs it (docs/sock_diag.md §6)
         request = inet_diag.with_ifindex(request, sock.ifindex)
     own = nl is None
-    link = nl or NetlinkSocket()
+    try:
+        link = nl or NetlinkSocket()
+    except OSError:
+        return None  # netlink refused here (a sandbox): no TCP internals to show, not a failure
     try:
         replies = link.request(request)
     except (NetlinkError, OSError, ValueError):

@@ -170,12 +170,17 @@ class Collector:
 
             reader = TableReader(ns.inode, connect, proc_dir, self._support, self.want_tcp_info)
             try:  # enter now: a namespace that cannot be entered is said once, not each refresh
-                reader._netlink()
+                reader.open()
             except NetnsError as exc:
                 self._failed[ns.inode] = (ns.path, str(exc))
                 return None
             except OSError as exc:
                 self._failed[ns.inode] = (ns.path, f"cannot read its sockets: {exc.strerror or exc}")
+                return None
+            if reader.unavailable is not None and not ns.pid:
+                # Entered, but no netlink socket may be made in it, and no process of its own shows
+                # its /proc/PID/net to read instead.
+                self._failed[ns.inode] = (ns.path, f"cannot read its sockets: {reader.unavailable}")
                 return None
         self._readers[ns.inode] = reader
         return reader
@@ -271,10 +276,15 @@ class Collector:
 
         self._collected = True
         unreadable = owners.unreadable_pids if want_owners else 0
+        # Processes /proc does not even list (hidepid) hide their sockets' owners as surely as the
+        # ones whose fd tables refuse us: without this, those sockets would pass for ownerless.
+        invisible = owners.invisible if want_owners else None
+        if invisible is not None:
+            warnings.append(f"{invisible}, so their sockets are listed without owners")
         hidden = ownerless = 0
         for r in records:
             if not r.owners:
-                if r.inode and unreadable:
+                if r.inode and (unreadable or invisible):
                     hidden += 1
                 else:
                     ownerless += 1

@@ -4,6 +4,10 @@ sock_diag answers for the namespace its netlink socket was made in, so the colle
 :class:`TableReader` per namespace, each with that namespace's socket. A reader keeps, between
 refreshes, what makes the next read cheaper: the decoded form of every message that reads the same
 as last time (most of them), and which protocols the kernel does not have.
+
+Where the netlink socket cannot even be made (a seccomp filter or an LSM refusing AF_NETLINK, a
+kernel without sock_diag), the reader reads the namespace's /proc/net files instead, as ss would
+have to, and says so once per snapshot: a listing with less in it beats an empty one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import TypeVar
 from sockui.collect import inet_diag, unix_diag
 from sockui.collect.inet_diag import InetSocket
 from sockui.collect.netlink import NetlinkError, NetlinkSocket
-from sockui.collect.proc_net import read_raw
+from sockui.collect.netns import NetnsError
+from sockui.collect.proc_net import read_inet, read_raw, read_unix
 from sockui.collect.unix_diag import UnixSocket
 from sockui.model.kernel import AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP
 
@@ -25,7 +30,24 @@ _T = TypeVar("_T")
 #: Anything else (EBUSY, a timeout, a malformed reply) gets a fresh socket and one more try.
 UNSUPPORTED = (errno.ENOENT, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.EINVAL)
 
+#: Errors of socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG) that will not go away while sockui runs:
+#: refused by a seccomp filter or an LSM (EACCES, EPERM), no netlink or no sock_diag in the kernel
+#: (EAFNOSUPPORT, EPROTONOSUPPORT, ESOCKTNOSUPPORT). Others (EMFILE, ENOBUFS) may pass: they make
+#: one refresh read /proc/net, and the next one tries netlink again.
+REFUSED = (errno.EACCES, errno.EPERM, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT)
+
+#: How a refusal starts, followed by the error's text.
+CREATE_REFUSED = "creating a NETLINK_SOCK_DIAG socket failed: "
+
 _NAMES = {IPPROTO_TCP: "TCP", IPPROTO_UDP: "UDP", IPPROTO_RAW: "RAW"}
+
+
+def fallback_note(why: str) -> str:
+    """The one sentence said (stderr, the TUI's notifications) when /proc/net stands in for netlink."""
+    return (
+        f"netlink sock_diag is unavailable ({why}): sockets are read from /proc/net instead, without"
+        " UNIX peers, TCP internals or byte counts; TCP sockets that are only bound show as unbound"
+    )
 
 
 def table_label(family: int, protocol: int) -> str:
@@ -66,6 +88,8 @@ class TableReader:
         self._support = support
         self.want_tcp_info = tcp_info
         self._nl: NetlinkSocket | None = None
+        #: Why no netlink socket can be made here (for good): reads come from /proc/net. None: netlink.
+        self.unavailable: str | None = None
         #: (family, protocol) -> a socket's fixed message bytes -> its decoded form, from last refresh.
         self._decoded: dict[tuple[int, int], dict[bytes, InetSocket]] = {}
         #: cookie -> (bytes_acked, bytes_received) of each TCP socket, from the last read while
@@ -84,6 +108,18 @@ class TableReader:
         if self._nl is None:
             self._nl = self._connect()
         return self._nl
+
+    def open(self) -> None:
+        """Make the netlink socket now; remember it for good if it is refused (:data:`REFUSED`).
+
+        Raises what making it raised otherwise (a namespace that cannot be entered, EMFILE).
+        """
+        try:
+            self._netlink()
+        except OSError as exc:
+            if not _refused(exc):
+                raise
+            self.unavailable = f"{CREATE_REFUSED}{exc.strerror or exc}"
 
     def _dump(self, request: bytes, decode: Callable[[memoryview], _T | None]) -> list[_T]:
         """One dump, decoded, asked once more on a fresh socket after any failure but "unsupported".
@@ -171,8 +207,18 @@ class TableReader:
         self, addrs: inet_diag.AddressCache, warnings: list[str], checkpoint: Callable[[], None]
     ) -> tuple[dict[int, InetSocket], list[UnixSocket]]:
         """Every inet socket (by key, deduplicated) and every UNIX socket of the namespace."""
-        inet: dict[int, InetSocket] = {}
         self.counters = {}
+        if self.unavailable is None and self._nl is None:
+            try:
+                self.open()
+            except OSError as exc:
+                if _entering(exc):
+                    pass  # the dumps below fail the same way and say so, table by table, as always
+                else:
+                    return self._read_proc(warnings, f"{exc.strerror or exc}, this time")
+        if self.unavailable is not None:
+            return self._read_proc(warnings, self.unavailable)
+        inet: dict[int, InetSocket] = {}
         for family in (AF_INET, AF_INET6):
             for protocol in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW):
                 for item in self.inet(family, protocol, addrs, warnings):
@@ -181,3 +227,23 @@ class TableReader:
                     inet[item.cookie or -item.inode] = item
                 checkpoint()
         return inet, self.unix(warnings)
+
+    def _read_proc(self, warnings: list[str], why: str) -> tuple[dict[int, InetSocket], list[UnixSocket]]:
+        """The namespace's tables from ``proc_dir``/net, and a warning saying so."""
+        warnings.append(fallback_note(why))
+        inet: dict[int, InetSocket] = {}
+        for family in (AF_INET, AF_INET6):
+            for protocol in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW):
+                for item in read_inet(self.proc_dir, family, protocol, self.netns):
+                    inet[item.cookie or -item.inode] = item
+        return inet, read_unix(self.proc_dir)
+
+
+def _entering(exc: OSError) -> bool:
+    """True for a failure to enter a namespace (:class:`NetnsError`), not to make a socket in it."""
+    return isinstance(exc, NetnsError)
+
+
+def _refused(exc: OSError) -> bool:
+    """True when making the netlink socket failed for good (see :data:`REFUSED`)."""
+    return not _entering(exc) and exc.errno in REFUSED

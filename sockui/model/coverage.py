@@ -21,7 +21,12 @@ def privilege_note(snapshot: Snapshot) -> str | None:
     """What lack of privilege hid, in one sentence; None when nothing was hidden."""
     if not snapshot.hidden_owners:
         return None
-    what = _plural(snapshot.unreadable_pids, "process", "es")
+    # No process counted but owners hidden: /proc does not even list the processes (hidepid=2).
+    what = (
+        _plural(snapshot.unreadable_pids, "process", "es")
+        if snapshot.unreadable_pids
+        else "other users' processes"
+    )
     if snapshot.euid == 0:
         why = "are not readable even by root here (ptrace restrictions, e.g. a container's init)"
     else:

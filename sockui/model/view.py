@@ -193,7 +193,9 @@ def _cached_keys(column: str, users: Mapping[int, str]) -> Callable[[SocketRecor
 
     def key_of(record: SocketRecord) -> bytes:
         key = record.key
-        kept = before.get(key)
+        # This refresh's keys first: the bisection that places closed rows asks again for keys
+        # the sort just encoded (new sockets included, which last refresh's keys do not hold).
+        kept = after.get(key) or before.get(key)
         if kept is not None and kept[0] is record:
             after[key] = kept
             return kept[1]

@@ -155,3 +155,37 @@ def test_cancel_stops_a_collection() -> None:
         collector.cancel()
         with pytest.raises(CollectCancelledError):
             collector.collect()
+
+
+def test_kept_collector_follows_an_fd_moved_to_another_socket(bag: SocketBag) -> None:
+    """``dup2`` puts another socket at an fd number while the socket it held stays open elsewhere.
+
+    Nothing the cheap signals watch changes: the fd count is the same and no socket vanished from
+    the kernel's tables. Without re-reading the links of shared sockets, a kept Collector kept
+    showing this process as holding the old socket at that fd, and the new socket without that
+    owner, until the next full walk (30 s later). Found by tests/app/test_churn_tui.py.
+    """
+    me = os.getpid()
+    old = bag.new(socket.AF_INET, socket.SOCK_DGRAM)
+    old.bind(("127.0.0.1", 0))
+    new = bag.new(socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+    new.bind(("::1" if new.family == socket.AF_INET6 else "127.0.0.1", 0))
+    moved = os.dup(old.fileno())  # the fd that will move: old is held at two fds for now
+    try:
+
+        def owners(snapshot: Snapshot, sock: socket.socket) -> list[tuple[int, int]]:
+            found = [r for r in snapshot.sockets if r.inode == inode_of(sock)]
+            assert len(found) == 1, found
+            return [(o.pid, o.fd) for o in found[0].owners]
+
+        with Collector() as kept:
+            kept.collect()  # the first refresh walks everything
+            before = kept.collect()  # incremental from here on
+            assert owners(before, old) == sorted([(me, old.fileno()), (me, moved)])
+            assert owners(before, new) == [(me, new.fileno())]
+            os.dup2(new.fileno(), moved)  # atomically: moved now holds new; old lives on
+            after = kept.collect()
+            assert owners(after, old) == [(me, old.fileno())], "the moved fd is no longer old's"
+            assert owners(after, new) == sorted([(me, new.fileno()), (me, moved)])
+    finally:
+        os.close(moved)

@@ -2,8 +2,9 @@
 
 While root-owned processes (this test and a child) hold the scenario's sockets, `sockui --once --json`
 run as nobody (setpriv) exits 0, lists each of those sockets by inode with ``processes: []``, and its
-stderr counts the sockets whose owners are hidden. A socket held by a process of nobody's own still
-shows that owner: what can be seen is shown.
+stderr counts the sockets whose owners are hidden (every listed socket with an inode and no owner).
+A socket held by a process of nobody's own still shows that owner: what can be seen is shown. The
+same with /proc hiding other users' processes (hidepid) is in test_privilege.py.
 """
 
 from __future__ import annotations
@@ -64,13 +65,16 @@ def test_sockets_listed_with_owners_hidden(
 
 
 def test_stderr_counts_hidden_owners(scenario: Scenario, as_nobody: tuple[list[dict[str, Any]], str]) -> None:
-    _, stderr = as_nobody
+    """The count is of the sockets listed with an inode and no owner: exactly those of the JSON."""
+    output, stderr = as_nobody
     visible = len(scenario.socks) - len(ONLY_IN_PROC)
     lines = [line for line in stderr.splitlines() if "hidden" in line]
     assert lines, f"no word about hidden owners on stderr: {stderr!r}"
     counts = [int(n) for n in re.findall(r"(\d+) sockets?", lines[0])]
     assert counts, lines[0]
     assert counts[0] >= visible, lines[0]
+    assert counts[0] == sum(1 for o in output if o["inode"] and not o["processes"]), lines[0]
+    assert "not readable by this user" in lines[0], lines[0]
 
 
 def test_own_processes_still_shown(bag: SocketBag, holders: HolderPool) -> None:
