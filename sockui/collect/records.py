@@ -164,7 +164,8 @@ class RecordBuilder:
             raw = (s, owners, peer_key, label)
             kept = previous.get(key)
             rate = None
-            if with_rates and (now_counts := counters.get(key)) is not None:
+            # Connections only: a listener's counters stay 0 (its clients carry the traffic).
+            if with_rates and binding is connected and (now_counts := counters.get(key)) is not None:
                 before_counts = counters_before.get(key)
                 if before_counts is not None:
                     rate = (

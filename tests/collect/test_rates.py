@@ -79,6 +79,9 @@ def test_rates_from_counters(
         assert client.rate[1] == 0 and server.rate[0] == 0
         assert _by_local(second.sockets, idle_client).rate == (0.0, 0.0)
         assert _by_local(second.sockets, idle_server).rate == (0.0, 0.0)
+        port = busy_server.getsockname()[1]
+        listening = [r for r in second.sockets if r.local == InetEndpoint("127.0.0.1", port) and not r.remote]
+        assert len(listening) == 1 and listening[0].rate is None, "a listener has no rate of its own"
         # Turned off: the next dumps carry no tcp_info, the records no rate.
         wanted = False
         third = collector.collect()
