@@ -246,15 +246,6 @@ def runner() -> Iterator[EventsRunner]:
         events.close()
 
 
-@pytest.fixture
-def bag() -> Iterator[SocketBag]:
-    socks = SocketBag()
-    try:
-        yield socks
-    finally:
-        socks.close()
-
-
 @pytest.fixture(scope="module")
 def nobody_can_run() -> None:
     if os.geteuid() != 0:
