@@ -99,10 +99,11 @@ class Layout:
         return None
 
 
-def layout(total: int, shown: Iterable[str] | None = None) -> Layout:
+def layout(total: int, shown: Iterable[str] | None = None, keep: str | None = None) -> Layout:
     """Fit the ``shown`` columns into ``total`` cells, dropping the least important first.
 
     By default every column but Netns, which the table adds only when sockets span namespaces.
+    ``keep`` (the sort column) is never dropped: rows in an order nobody can see look shuffled.
     """
     wanted = set(DEFAULT_TITLES if shown is None else shown) - ({NETNS} if shown is None else set())
     columns = [c for c in ALL_COLUMNS if c.title in wanted]
@@ -118,7 +119,7 @@ def layout(total: int, shown: Iterable[str] | None = None) -> Layout:
         return sum(c.minimum for c in cols if c.width is None)
 
     wide = flexible_room(columns, True) >= minimums(columns) + 40
-    droppable = sorted((c for c in columns if c.drop_order), key=lambda c: c.drop_order)
+    droppable = sorted((c for c in columns if c.drop_order and c.title != keep), key=lambda c: c.drop_order)
     while droppable and flexible_room(columns, wide) < minimums(columns):
         columns.remove(droppable.pop(0))
     room = max(0, flexible_room(columns, wide))

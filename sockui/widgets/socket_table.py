@@ -175,6 +175,8 @@ class SocketTable(ScrollView, can_focus=True):
             positions = {r.key: i for i, r in enumerate(rows)}
         self._derived, self._rows, self._positions = derived, rows, positions
         self._users = derived.snapshot.users
+        if derived.view.sort_column != self._sort_column:
+            self._layout_width = -1  # the sort column is kept in the layout (see columns.layout)
         self._sort_column, self._sort_reverse = derived.view.sort_column, derived.view.sort_reverse
         self._next_expiry = min((until for _s, until in status.values()), default=float("inf"))
         new_cursor = positions.get(cursor_key) if cursor_key is not None else None
@@ -317,7 +319,8 @@ class SocketTable(ScrollView, can_focus=True):
         """
         width = self.scrollable_content_region.width
         if width != self._layout_width:
-            self._layout, self._layout_width = layout(width, self.drawn_columns), width
+            self._layout = layout(width, self.drawn_columns, keep=self._sort_column)
+            self._layout_width = width
         return self._layout
 
     def render_line(self, y: int) -> Strip:

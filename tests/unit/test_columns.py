@@ -67,6 +67,15 @@ def test_rate_cell_and_order() -> None:
         assert len(sorted([unknown, idle, busy], key=sort_bytes(column, {}))) == 3
 
 
+def test_the_sort_column_is_never_dropped() -> None:
+    shown = [c for c in COLUMNS if c != "Netns"]
+    assert "Rate" not in titles(layout(80, shown)), "narrow: Rate gives way"
+    kept = layout(80, shown, keep="Rate")
+    assert "Rate" in titles(kept) and used_width(kept) == 80
+    assert {"Proto", "Local", "Remote"} <= set(titles(kept))
+    assert "Recv-Q" in titles(layout(80, shown, keep="Recv-Q"))
+
+
 def test_netns_column_when_asked_for() -> None:
     lay = layout(200, [c for c in COLUMNS if c != "Rate"])
     assert titles(lay) == [c for c in COLUMNS if c != "Rate"]
