@@ -116,8 +116,7 @@ class _Outcome:
 
 def _first_line(text: str) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    line = fmt.safe(line)
-    return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 1] + "…"
+    return fmt.clip(fmt.safe(line), _MAX_DETAIL)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -357,7 +356,7 @@ def _visible(text: str, limit: int) -> str:
     """One line with control characters escaped, shortened to ``limit`` characters."""
     if any(ch != "\\" and fmt.safe(ch) != ch for ch in text):
         text = fmt.safe(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return fmt.clip(text, limit)
 
 
 def describe(deliveries: Sequence[Delivery], what: str) -> str:

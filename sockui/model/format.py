@@ -63,6 +63,11 @@ def still_safe(text: str) -> str:
     return _RAW.sub(_escape, text)
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with "…" so no one reads a part as the whole."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def width(text: str) -> int:
     """Terminal cells ``text`` takes: East Asian wide/fullwidth count 2, combining marks 0.
 

@@ -170,7 +170,7 @@ class KillScreen(_ActionDialog):
                 button.disabled = True
             else:
                 label = Text(f"{pid} {fmt.safe(choice.name)}  user {fmt.safe(choice.user)}  ")
-                label.append(fmt.safe(choice.cmdline)[:120], style="dim")
+                label.append(fmt.clip(fmt.safe(choice.cmdline), 120), style="dim")
                 button.label = label
 
     @property

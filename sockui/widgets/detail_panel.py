@@ -51,9 +51,7 @@ def process_lines(info: ProcessInfo, fd_list: str, others: int) -> list[describe
     if info.name is not None:
         lines.append(("name", fmt.safe(info.name)))
     if info.cmdline is not None:
-        cmdline = fmt.safe(" ".join(info.cmdline)) or "(none: kernel thread or zombie)"
-        if len(cmdline) > MAX_CMDLINE:
-            cmdline = cmdline[: MAX_CMDLINE - 1] + "…"
+        cmdline = fmt.clip(fmt.safe(" ".join(info.cmdline)), MAX_CMDLINE) or "(none: kernel thread or zombie)"
         lines.append(("cmdline", cmdline))
     if info.user is not None:
         lines.append(("user", fmt.safe(info.user)))

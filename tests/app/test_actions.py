@@ -95,7 +95,8 @@ async def test_kill_shows_the_target_and_term_ends_it(children: Children) -> Non
         cmdline = f"{sys.executable} -I -S action_child.py report listen {CHILD_ARGS_SHOWN}"
         user = pwd.getpwuid(os.getuid()).pw_name
         label = process_label(dialog)
-        assert label == f"{child.pid} {CHILD_NAME_SHOWN}  user {user}  {cmdline[:120]}"
+        shown = cmdline if len(cmdline) <= 120 else cmdline[:119] + "…"  # long ones are cut, and say so
+        assert label == f"{child.pid} {CHILD_NAME_SHOWN}  user {user}  {shown}"
         assert CHILD_ARGS_SHOWN in label, "the hostile arguments are shown, escaped"
         assert static(dialog, "#kill-command") == f"same as: kill -TERM {child.pid}"
         assert str(dialog.query_one("#confirm", Button).label) == "Send TERM (y)"

@@ -662,7 +662,8 @@ async def test_help_copy_dialogs_and_narrow(cast: Cast, monkeypatch: pytest.Monk
         kill = await wait_screen(pilot, app, KillScreen)
         await wait_until(pilot, lambda: kill.choices, what="the process read")
         label = str(kill.query_one("#kill-process").query_one(RadioButton).label)
-        expected = f"{boss.pid} {boss.shown}  user {cast.user.shown}  {CMDLINE_SHOWN[:120]}"
+        # Cut at 120 and marked as cut; where the cut falls depends on the interpreter's path.
+        expected = f"{boss.pid} {boss.shown}  user {cast.user.shown}  {CMDLINE_SHOWN[:119]}…"
         assert label == expected, f"{label!r} != {expected!r}"
         inert(app, await showing(pilot, app, f"{boss.pid} {boss.shown}  user"), f"user {cast.user.shown}")
         await back_to_main(pilot, app, "escape")
@@ -769,7 +770,9 @@ def test_real_terminal_gets_no_escape_sequence(cast: Cast, tmux: Tmux, sockui_sc
     screen = poll(
         lambda: (lambda s: s if r"\e]52;c;cHdu\x07" in s else None)(tmux.capture()), 30.0, "cmdline"
     )
-    assert isinstance(screen, str) and "hostile_child.py [@click=app.quit]x[/]" in screen, screen
+    # The markup shows as text. Not "hostile_child.py [@click=..." on one line: the pane wraps the cmdline
+    # at spaces, and where it wraps depends on the interpreter's path (CI checks out elsewhere).
+    assert isinstance(screen, str) and "[@click=app.quit]x[/]" in screen, screen
     colours = tmux.run("capture-pane", "-p", "-e", "-t", "main").stdout
     leftover = re.sub(r"\x1b\[[0-9;:]*m", "", colours)  # -e writes the cells' colours as SGR, nothing else
     assert not RAW.search(leftover.replace("\n", "")), repr(RAW.search(leftover.replace("\n", "")))
