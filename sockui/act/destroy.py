@@ -36,6 +36,8 @@ from sockui.model.socket import Binding, Family, InetEndpoint, Proto, SocketReco
 __all__ = ["DestroyResult", "cannot_destroy", "destroy", "ss_kill_command"]
 
 NEEDS_ROOT = "closing sockets needs root (CAP_NET_ADMIN)"
+#: Root refused all the same: a container or `capsh --drop` took the capability away.
+ROOT_LACKS_CAP = "closing sockets needs CAP_NET_ADMIN, which this root process does not have (dropped here)"
 UNIX_REFUSED = "the kernel cannot close UNIX sockets from outside; kill the owner instead"
 GONE = "the socket is already gone"
 
@@ -139,7 +141,8 @@ def _refused(sock: SocketRecord, code: int, link: NetlinkSocket) -> DestroyResul
     """Explain a negative acknowledgement of SOCK_DESTROY."""
     owned = bool(sock.owners)
     if code == errno.EPERM:
-        return DestroyResult(False, NEEDS_ROOT, offer_kill=owned, code=code)
+        reason = ROOT_LACKS_CAP if os.geteuid() == 0 else NEEDS_ROOT
+        return DestroyResult(False, reason, offer_kill=owned, code=code)
     if code == errno.EOPNOTSUPP:
         reason = (
             f"this kernel cannot close {sock.proto.value.upper()} sockets "

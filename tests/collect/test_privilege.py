@@ -469,8 +469,8 @@ def test_tui_with_netlink_refused(bag: SocketBag) -> None:
 
 
 def test_root_without_cap_net_admin_cannot_close(bag: SocketBag) -> None:
-    """A container's root: uid 0 but no CAP_NET_ADMIN. The close is refused plainly, nothing touched."""
-    from sockui.act.destroy import NEEDS_ROOT
+    """A container's root: uid 0, no CAP_NET_ADMIN. Told what it lacks (not "needs root"); nothing touched."""
+    from sockui.act.destroy import ROOT_LACKS_CAP
 
     _, client, server = tcp_pair(bag)
     result = subprocess.run(
@@ -484,6 +484,6 @@ def test_root_without_cap_net_admin_cannot_close(bag: SocketBag) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"ok": False, "reason": NEEDS_ROOT, "code": errno.EPERM}
-    assert "CAP_NET_ADMIN" in NEEDS_ROOT
+    assert json.loads(result.stdout) == {"ok": False, "reason": ROOT_LACKS_CAP, "code": errno.EPERM}
+    assert "CAP_NET_ADMIN" in ROOT_LACKS_CAP and "needs root" not in ROOT_LACKS_CAP
     roundtrip(client, server)
