@@ -61,15 +61,32 @@ class _ActionDialog(ModalScreen[str | None]):
         self.outcome: Outcome | None = None
 
     def compose_buttons(self, verb: str) -> ComposeResult:
-        """Cancel first (and focused), then the action."""
-        with Horizontal(classes="dialog-buttons"):
-            yield Button("Cancel (n)", id="cancel", variant="primary")
-            yield Button(f"{verb} (y)", id="confirm", variant="error")
-        yield Static("", id="dialog-result", markup=False)
+        """Cancel first (and focused), then the action; docked at the bottom of the box.
+
+        Docked so that on a short terminal (40x12) what is cut is the description, which scrolls,
+        never the two buttons that say which key does what, nor the outcome.
+        """
+        with Vertical(classes="dialog-foot"):
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel (n)", id="cancel", variant="primary")
+                yield Button(f"{verb} (y)", id="confirm", variant="error")
+            yield Static("", id="dialog-result", markup=False)
 
     def on_mount(self) -> None:
         """Focus on Cancel: Enter after a mistyped key must not act."""
+        self._fit(self.app.size.height)
         self.query_one("#cancel", Button).focus()
+        # Focusing scrolls the box; on a short terminal the top (what will be hit) must show first.
+        box = self.query_one("#dialog-box")
+        self.call_after_refresh(box.scroll_home, animate=False)
+
+    def on_resize(self) -> None:
+        """Keep the compact layout in step with the terminal."""
+        self._fit(self.app.size.height)
+
+    def _fit(self, height: int) -> None:
+        """Below 32 rows, drop the padding and margins: on 12 rows they took half the box."""
+        self.set_class(height < 32, "-compact")
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:

@@ -281,3 +281,33 @@ async def test_close_unix_is_refused_and_k_switches_to_kill(children: Children) 
         await pilot.press("y")
         outcome = await wait_until(pilot, lambda: kill.outcome, what="the kill's outcome")
         assert child.line() == "signal TERM" and outcome.ok, outcome
+
+
+@pytest.mark.parametrize("size", [(40, 12), (80, 24)])
+async def test_small_terminals_show_target_and_keys(children: Children, size: tuple[int, int]) -> None:
+    """On 40x12 and 80x24 the dialogs open on what will be hit, with both buttons (and their keys) in view.
+
+    Before, the box grew past the screen and the buttons were cut: nothing said which key confirms.
+    """
+    child = children.start("report", "listen")
+    app = SockuiApp(filter_text=f"port {child.port}", interval=ONE_SNAPSHOT)
+    wanted = (f"tcp 127.0.0.1:{child.port}", "Cancel (n)", "(y)")
+
+    def whole() -> str | None:
+        lines = "\n".join(screen_text(app))
+        return lines if all(w in lines for w in wanted) else None
+
+    def dialog_closed() -> bool:
+        return not isinstance(app.screen, KillScreen | CloseScreen)
+
+    async with app.run_test(size=size) as pilot:
+        await wait_for_snapshot(pilot, app)
+        record = record_of_pid(app, child.pid, "LISTEN")
+        assert record is not None
+        for key, kind in (("k", KillScreen), ("d", CloseScreen)):
+            await open_on(pilot, app, record, key)
+            await wait_screen(pilot, app, kind)
+            await wait_until(pilot, whole, what=f"the {key} dialog's target and both buttons")
+            await pilot.press("n")
+            await wait_until(pilot, dialog_closed, what="the dialog to close")
+        assert child.proc.poll() is None
