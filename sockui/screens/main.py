@@ -21,8 +21,9 @@ from textual.events import Resize, ScreenResume, ScreenSuspend
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
+from sockui import crash
 from sockui.model import coverage, describe
 from sockui.model import format as fmt
 from sockui.model.actions import Actions
@@ -304,6 +305,27 @@ class MainScreen(Screen[None]):
         derived = derive(snapshot, view, base, self.cursor_key, lambda: worker.is_cancelled)
         if derived is not None and not worker.is_cancelled:
             self.post_message(self.RowsReady(derived))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A derive that raised (a bug): say so instead of leaving "filtering…" up for ever.
+
+        The rows on screen stay as they were; the next snapshot tries again.
+        """
+        worker = event.worker
+        if worker.group != "derive" or event.state is not WorkerState.ERROR or worker.error is None:
+            return
+        self._busy = None
+        self._show_status()
+        self._report_derive_failure(worker.error)
+
+    @work(thread=True, group="derive-report", exit_on_error=False)
+    def _report_derive_failure(self, error: BaseException) -> None:
+        """Write the traceback to a report (file I/O: off the UI thread), then notify."""
+        path = crash.write_report(error) if getattr(self.app, "report_crashes", False) else None
+        detail = fmt.clip(fmt.safe(" ".join(str(error).split())), 120)
+        where = f"; the traceback is in {fmt.safe(str(path))}" if path is not None else ""
+        message = f"Could not filter or sort the rows ({type(error).__name__}: {detail}){where}"
+        self.app.call_from_thread(self.notify, message, severity="error", timeout=30, markup=False)
 
     # -- live or held --------------------------------------------------------------------------
 
