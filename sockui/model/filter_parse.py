@@ -443,6 +443,12 @@ def _keyword_colon(tok: Token) -> tuple[Token, Token | None] | None:
     word, colon, rest = tok.text.partition(":")
     if not colon or word.lower() not in _KEYWORDS:
         return None
+    if rest.startswith(":"):
+        # "src::1": the IPv6 address ::1, or "src:" with ss's ":1" (port 1)? Taken as the latter, it
+        # silently matched port 1; a guess either way is wrong for someone, so ask.
+        spaced = f"'{word} :{rest}' or '{word} {rest}'"
+        message = f"ambiguous {show_text(tok.text)}: put a space after '{word}' ({spaced})"
+        raise FilterError(message, tok.col + len(word), 2)
     keyword = Token("word", word, tok.col, len(word))
     return keyword, Token("word", rest, tok.col + len(word) + 1, len(rest)) if rest else None
 

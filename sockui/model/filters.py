@@ -407,6 +407,8 @@ def port_number(text: str, services: ServiceTable = NO_SERVICES) -> int | None:
     """A port from digits or a service name; None if unknown, -1 if out of 0..65535."""
     if text.isascii() and text.isdigit():
         return int(text) if len(text) <= 5 and int(text) <= 65535 else -1
+    if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+        return -1  # "port -1" is a number out of range, not an unknown service name
     return services.port(text)
 
 

@@ -488,6 +488,14 @@ def test_bare_word_search(expr: str, expected: set[str]) -> None:
         ("tcp or or udp", "expected a filter before 'or'", "         ^^"),
         # bad arguments
         ("port 70000", "port '70000' is out of range (0-65535)", "       ^^^^^"),
+        ("port -1", "port '-1' is out of range (0-65535)", "       ^^"),
+        ("src::1", "ambiguous 'src::1': put a space after 'src' ('src ::1' or 'src :1')", "     ^^"),
+        (
+            "tcp and dst::ffff:1.2.3.4",
+            "ambiguous 'dst::ffff:1.2.3.4': put a space after 'dst' "
+            "('dst ::ffff:1.2.3.4' or 'dst :ffff:1.2.3.4')",
+            "             ^^",
+        ),
         ("port no-such-service", "unknown port or service 'no-such-service'", "       ^^^^^^^^^^^^^^^"),
         ("pid 12a", "bad process id '12a' (expected a number)", "      ^^^"),
         ("pid 123456789012", "pid '123456789012' is too large", "      ^^^^^^^^^^^^"),
