@@ -8,6 +8,7 @@ import psutil
 
 from sockui.act import destroy as destroy_mod
 from sockui.act import signals
+from sockui.collect.process import read_cmdline
 from sockui.model.actions import Outcome, ProcessChoice
 from sockui.model.socket import SocketRecord
 
@@ -27,8 +28,8 @@ class SystemActions:
             proc = psutil.Process(pid)
             with proc.oneshot():
                 user = proc.username()
-                cmdline = " ".join(proc.cmdline())
-        except psutil.NoSuchProcess:
+                cmdline = " ".join(read_cmdline(pid))
+        except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
             return ProcessChoice(pid, None, "", "", "", problem=f"process {pid} has exited")
         except (psutil.Error, OSError):
             user, cmdline = "?", ""

@@ -6,6 +6,7 @@ A process can exit between any two reads: every field that cannot be read is lef
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -25,11 +26,25 @@ class _Reader:
     def get(self, getter: Callable[[], _T]) -> _T | None:
         try:
             return getter()
-        except psutil.AccessDenied:
+        except (psutil.AccessDenied, PermissionError):
             self.denied = True
         except (psutil.ZombieProcess, OSError):
             pass
         return None
+
+
+def read_cmdline(pid: int) -> list[str]:
+    """``/proc/PID/cmdline`` split at its NULs, every byte as the process holds it; raises OSError.
+
+    Not psutil's ``cmdline()``: psutil 7 reads the file in text mode with universal newlines, so an
+    argument's CR came out as LF and CRLF as one LF, and sockui showed an argument that was not there.
+    Undecodable bytes are kept as surrogates (as ``os.fsdecode`` does), shown escaped by the views.
+    """
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        data = fh.read()
+    if not data:
+        return []  # a kernel thread or a zombie
+    return os.fsdecode(data.removesuffix(b"\0")).split("\0")
 
 
 def process_info(pid: int) -> ProcessInfo:
@@ -39,7 +54,7 @@ def process_info(pid: int) -> ProcessInfo:
         read = _Reader()
         with proc.oneshot():
             name = read.get(proc.name)
-            cmdline = read.get(proc.cmdline)
+            cmdline = read.get(lambda: read_cmdline(pid))
             user = read.get(proc.username)
             started = read.get(proc.create_time)
             memory = read.get(proc.memory_info)
