@@ -90,6 +90,10 @@ class SocketEvent:
     source: str = "snapshot"
     #: A plain sentence for the user ("lived < one refresh; likely ..."), already safe.
     note: str = ""
+    #: A connection accepted by a listener on its local port (True), one made from here (False), or
+    #: not a connection / not known (None). The history counts served ports only on inbound ones:
+    #: an outbound connection's local port is an ephemeral one, different for each.
+    inbound: bool | None = None
 
     @property
     def last_state(self) -> str:
@@ -120,6 +124,8 @@ class EventTracker:
         self._destroyed: OrderedDict[int, float] = OrderedDict()
         #: (proto, family, port, netns) -> a listener's record, for naming the likely owner.
         self._listeners: dict[tuple[Proto, int, int], SocketRecord] = {}
+        #: The snapshot before's: a server that closed with its connections was still listening there.
+        self._before_listeners: dict[tuple[Proto, int, int], SocketRecord] = {}
         self._labels: dict[int, str] = {}
         self._baseline = False
         self.interval = 1.0
@@ -143,13 +149,15 @@ class EventTracker:
                 if is_remain(sock):
                     remains.add(key)
                     if self._baseline and not self.destroy_events:  # nobody else will say it closed
-                        events.append(SocketEvent(now, CLOSED, sock, note=REMAIN_NOTE))
+                        inbound = self._inbound(sock.proto, sock.local, sock.remote, sock.netns)
+                        events.append(SocketEvent(now, CLOSED, sock, note=REMAIN_NOTE, inbound=inbound))
                     continue
                 first_seen.setdefault(key, now)
                 if self._baseline:
                     events.append(SocketEvent(now, OPENED, sock, first_seen=now))
             elif before.state != sock.state:
                 events.append(SocketEvent(now, STATE, sock, previous_state=before.state))
+        self._before_listeners, self._listeners = self._listeners, listeners
         for key, sock in known.items():
             if key in current or key in destroyed or key in remains:
                 continue
@@ -163,17 +171,28 @@ class EventTracker:
                 del self._pending[key]
                 events.append(self._gone(sock, since))
         self._known = current
-        self._listeners = listeners
         self._labels = {inode: info.label for inode, info in snap.namespaces.items()}
         for key in [k for k in first_seen if k not in current and k not in self._pending]:
             del first_seen[key]
         self._baseline = True
         return events
 
+    def _inbound(self, proto: Proto, local: object, remote: object, netns: int) -> bool | None:
+        """Whether a connection was accepted by a listener on its local port (see SocketEvent.inbound)."""
+        if not isinstance(local, InetEndpoint) or not isinstance(remote, InetEndpoint):
+            return None
+        key = (proto, local.port, netns)
+        return key in self._listeners or key in self._before_listeners
+
     def _gone(self, sock: SocketRecord, when: float) -> SocketEvent:
         first = self._first_seen.get(sock.key)
         return SocketEvent(
-            when, CLOSED, sock, first_seen=first, lifetime=None if first is None else max(0.0, when - first)
+            when,
+            CLOSED,
+            sock,
+            first_seen=first,
+            lifetime=None if first is None else max(0.0, when - first),
+            inbound=self._inbound(sock.proto, sock.local, sock.remote, sock.netns),
         )
 
     def destroyed(self, messages: Iterable[Destroyed]) -> list[SocketEvent]:
@@ -218,6 +237,7 @@ class EventTracker:
             lifetime=None if first is None else max(0.0, msg.time - first),
             source="destroy",
             note=note,
+            inbound=self._inbound(sock.proto, sock.local, sock.remote, sock.netns),
         )
 
     def _record_of(self, msg: Destroyed) -> SocketRecord:

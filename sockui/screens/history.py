@@ -46,30 +46,43 @@ class HistoryView:
     matched: int
     kept: int
     by_remote: tuple[tuple[str, int], ...]
+    #: Local ports of inbound connections (the ports this host serves on).
     by_port: tuple[tuple[int, int], ...]
+    #: Remote ports of outbound connections (the services this host uses).
+    by_remote_port: tuple[tuple[int, int], ...]
     serial: int
     source: str
 
 
 def history_view(ring: HistoryRing, flt: Filter, users: dict[int, str]) -> HistoryView:
-    """Filter the ring, count by remote address and local port, keep the newest :data:`MAX_ROWS`."""
+    """Filter the ring, count by remote address and service port, keep the newest :data:`MAX_ROWS`.
+
+    Ports are counted on the side that is a service: the local port of an inbound connection, the
+    remote port of an outbound one. An outbound connection's local port is ephemeral (a new one each
+    time), so counting it listed five ports seen once each and hid the port being hammered.
+    """
     serial = ring.serial
     items = ring.items()
     matched = [e for e in items if flt.matches(e.record, users)]
     remotes: Counter[str] = Counter()
-    ports: Counter[int] = Counter()
+    served: Counter[int] = Counter()
+    used: Counter[int] = Counter()
     for e in matched:
-        if isinstance(e.record.remote, InetEndpoint):
-            remotes[e.record.remote.address] += 1
-        if isinstance(e.record.local, InetEndpoint):
-            ports[e.record.local.port] += 1
+        local, remote = e.record.local, e.record.remote
+        if isinstance(remote, InetEndpoint):
+            remotes[remote.address] += 1
+            if e.inbound and isinstance(local, InetEndpoint):
+                served[local.port] += 1
+            elif e.inbound is False:
+                used[remote.port] += 1
     newest = tuple(reversed(matched[-MAX_ROWS:]))
     return HistoryView(
         newest,
         len(matched),
         len(items),
         tuple(remotes.most_common(TOP)),
-        tuple(ports.most_common(TOP)),
+        tuple(served.most_common(TOP)),
+        tuple(used.most_common(TOP)),
         serial,
         flt.source,
     )
@@ -145,7 +158,7 @@ class HistoryScreen(Screen[None]):
 
     DEFAULT_CSS = """
     HistoryScreen #history-title { height: 1; padding: 0 1; }
-    HistoryScreen #history-counts { height: 2; padding: 0 1; color: $text-muted; }
+    HistoryScreen #history-counts { height: 3; padding: 0 1; color: $text-muted; }
     HistoryScreen #history-filter { height: 3; }
     HistoryScreen #history-error { height: auto; padding: 0 1; color: $error; }
     HistoryScreen #history-table { height: 1fr; }
@@ -238,11 +251,14 @@ class HistoryScreen(Screen[None]):
         self.query_one("#history-title", Static).update(Text(title, style="bold"))
         remotes = "  ".join(f"{fmt.safe(a)} ×{n}" for a, n in view.by_remote) or "-"
         ports = "  ".join(f"{p} ×{n}" for p, n in view.by_port) or "-"
+        used = "  ".join(f"{p} ×{n}" for p, n in view.by_remote_port) or "-"
         counts = Text()
         counts.append("by remote ", style="dim")
         counts.append(remotes + "\n")
-        counts.append("by local port ", style="dim")
-        counts.append(ports)
+        counts.append("by local port (inbound) ", style="dim")
+        counts.append(ports + "\n")
+        counts.append("by remote port (outbound) ", style="dim")
+        counts.append(used)
         self.query_one("#history-counts", Static).update(counts)
 
     def _cursor_key(self) -> tuple[float, int] | None:

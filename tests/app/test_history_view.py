@@ -61,14 +61,21 @@ def title(screen: HistoryScreen) -> str:
     return static_text(screen.query_one("#history-title", Static))
 
 
-def counts(screen: HistoryScreen) -> tuple[list[tuple[str, int]], list[tuple[int, int]]]:
-    """The two count lines, parsed: [(remote address, n)], [(local port, n)]."""
-    by_remote, by_port = static_text(screen.query_one("#history-counts", Static)).split("\n")
-    assert by_remote.startswith("by remote "), by_remote
-    assert by_port.startswith("by local port "), by_port
-    remotes = [(a, int(n)) for a, n in re.findall(r"(\S+) ×(\d+)", by_remote.removeprefix("by remote "))]
-    ports = [(int(p), int(n)) for p, n in re.findall(r"(\d+) ×(\d+)", by_port.removeprefix("by local port "))]
-    return remotes, ports
+Ports = list[tuple[int, int]]
+
+
+def counts(screen: HistoryScreen) -> tuple[list[tuple[str, int]], Ports, Ports]:
+    """The three count lines parsed: [(remote address, n)], [(served port, n)], [(used port, n)]."""
+    lines = static_text(screen.query_one("#history-counts", Static)).split("\n")
+    heads = ("by remote ", "by local port (inbound) ", "by remote port (outbound) ")
+    assert len(lines) == 3 and all(line.startswith(h) for line, h in zip(lines, heads, strict=True)), lines
+    by_remote, served, used = (line.removeprefix(h) for line, h in zip(lines, heads, strict=True))
+    remotes = [(a, int(n)) for a, n in re.findall(r"(\S+) ×(\d+)", by_remote)]
+    return (
+        remotes,
+        [(int(p), int(n)) for p, n in re.findall(r"(\d+) ×(\d+)", served)],
+        [(int(p), int(n)) for p, n in re.findall(r"(\d+) ×(\d+)", used)],
+    )
 
 
 def rows(screen: HistoryScreen) -> tuple[SocketEvent, ...]:
@@ -187,17 +194,19 @@ async def test_history_of_real_connections_counts_filter_detail(bag: SocketBag) 
         times = [e.time for e in shown]
         assert times == sorted(times, reverse=True), "newest first"
 
-        # The count lines add up: per remote address and per local port, the rows of the filter.
-        remotes, ports = counts(screen)
+        # The count lines add up: per remote address, per port served and per port used.
+        remotes, served, used = counts(screen)
         per_remote = Counter(
             e.record.remote.address for e in shown if isinstance(e.record.remote, InetEndpoint)
         )
         assert dict(remotes) == dict(per_remote), (remotes, per_remote)
         assert dict(remotes) == {"127.0.0.1": 10 + 20, "127.0.0.2": 5, "127.0.0.3": 5}
         assert [n for _, n in remotes] == sorted((n for _, n in remotes), reverse=True)
-        per_port = Counter(e.record.local.port for e in shown if isinstance(e.record.local, InetEndpoint))
-        assert ports[0] == (port, 20), ports
-        assert len(ports) == 5 and all(per_port[p] == n for p, n in ports), (ports, per_port)
+        # The 20 accepted sockets were served on the listener's port; the 20 clients used it. The clients'
+        # ephemeral local ports (20 different ones) are counted nowhere.
+        assert served == [(port, 20)], served
+        assert used == [(port, 20)], used
+        assert [e.inbound for e in shown].count(True) == 20 and [e.inbound for e in shown].count(False) == 20
 
         # enter: the filter line hands over to the table; enter again: the detail of the top entry.
         await pilot.press("enter")
@@ -299,9 +308,9 @@ async def test_scripted_closes_newest_first_and_follow_a_tuple() -> None:
         assert [e.time for e in listed] == sorted((e.time for e in listed), reverse=True), "newest first"
         assert cells(screen, 0)[2:5] == ["127.0.0.1:5000", "127.0.0.1:4002", "ESTABLISHED"]
         assert cells(screen, 0)[5] == "5.0s", "lived from 100 to 105"
-        remotes, ports = counts(screen)
+        remotes, served, used = counts(screen)
         assert dict(remotes) == {"127.0.0.1": 2}, "the UNIX socket has no address"
-        assert dict(ports) == {5000: 2}
+        assert dict(served) == {5000: 2} and used == [], "accepted by the listener on 5000"
 
         # f on A: the follow view, pinned to A's tuple.
         table = screen.query_one("#history-table", DataTable)

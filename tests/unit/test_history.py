@@ -196,6 +196,21 @@ def test_a_connection_no_snapshot_saw_names_the_listeners_owner() -> None:
     assert tracker.destroyed([destroyed(98, 40001, 8080, 100.4)])[0].note == "lived < one refresh"
 
 
+def test_closes_say_whether_a_listener_accepted_them() -> None:
+    """inbound: True on a listener's port (this side served), False otherwise (ephemeral), None: no tuple."""
+    tracker = EventTracker(destroy_events=False)
+    tracker.snapshot(snap(100.0, tcp(1, 80, None), tcp(2, 80, 5000), tcp(3, 5001, 443), unix(55)))
+    # The listener closes with its connection: the snapshot before still knew it listened.
+    gone = tracker.snapshot(snap(101.0))
+    events = {e.record.cookie if e.record.cookie is not None else -e.record.inode: e for e in gone}
+    assert events[2].inbound is True and events[3].inbound is False and events[-55].inbound is None
+    assert events[1].inbound is None, "a listener is no connection"
+    tracker = EventTracker()
+    tracker.snapshot(snap(100.0, tcp(1, 8080, None)))
+    made = tracker.destroyed([destroyed(99, 8080, 40000, 100.3), destroyed(98, 40000, 8080, 100.3)])
+    assert [e.inbound for e in made] == [True, False]
+
+
 def test_ring_keeps_the_last_n() -> None:
     ring = HistoryRing(3)
     events = [SocketEvent(float(i), CLOSED, tcp(i, 80, 5000 + i)) for i in range(4)]
