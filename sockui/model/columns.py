@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from sockui.model import format as fmt
-from sockui.model.socket import Endpoint, Family, InetEndpoint, Proto, SocketRecord
+from sockui.model.socket import Endpoint, Family, InetEndpoint, Proto, SocketRecord, SockType
 
 Users = Mapping[int, str]
 
@@ -22,11 +22,19 @@ _PROTO_ORDER = {Proto.TCP: 0, Proto.UDP: 1, Proto.RAW: 2, Proto.UNIX: 3}
 _MAPPED = 0xFFFF
 
 
+#: (protocol, type, is IPv6) -> label, made once: ``.value`` is a slow descriptor on 3.11, and the
+#: table and the TUI ask for a label per row.
+_LABELS: dict[tuple[object, object, bool], str] = {
+    (p, t, v6): (f"unix/{t.value[:3]}" if p is Proto.UNIX else p.value + ("6" if v6 else ""))
+    for p in Proto
+    for t in SockType
+    for v6 in (False, True)
+}
+
+
 def proto_label(sock: SocketRecord) -> str:
     """``tcp``, ``tcp6``, ``udp6``, ``unix/str``...: protocol and, where it matters, family or type."""
-    if sock.proto is Proto.UNIX:
-        return f"unix/{sock.type.value[:3]}"
-    return sock.proto.value + ("6" if sock.family is Family.IPV6 else "")
+    return _LABELS[sock.proto, sock.type, sock.family is Family.IPV6]
 
 
 @lru_cache(maxsize=65536)

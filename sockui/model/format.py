@@ -102,9 +102,12 @@ def owner(o: Owner) -> str:
 
 def process_column(sock: SocketRecord) -> str:
     """The Process cell: ``pid name`` of the first owner, ``+N`` when more processes hold it."""
-    if not sock.owners:
+    owners = sock.owners
+    if not owners:
         return ""
-    first = sock.owners[0]
+    first = owners[0]
+    if len(owners) == 1:  # nearly every socket: skip counting distinct pids
+        return f"{first.pid} {safe(first.name)}"
     extra = len(sock.pids) - 1
     text = f"{first.pid} {safe(first.name)}"
     return f"{text} +{extra}" if extra > 0 else text
@@ -112,10 +115,13 @@ def process_column(sock: SocketRecord) -> str:
 
 def fd_column(sock: SocketRecord) -> str:
     """The Fd cell: the fds of the first owner's process (a process may hold a socket twice)."""
-    if not sock.owners:
+    owners = sock.owners
+    if not owners:
         return ""
-    pid = sock.owners[0].pid
-    return ",".join(str(o.fd) for o in sock.owners if o.pid == pid)
+    if len(owners) == 1:
+        return str(owners[0].fd)
+    pid = owners[0].pid
+    return ",".join(str(o.fd) for o in owners if o.pid == pid)
 
 
 def user_column(sock: SocketRecord, users: Mapping[int, str]) -> str:
