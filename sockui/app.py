@@ -260,7 +260,12 @@ class SockuiApp(App[int]):
     @on(MainScreen.FollowRequested)
     def _follow_requested(self, message: MainScreen.FollowRequested) -> None:
         flow = FlowId.of(message.record)
-        self.follows.add(flow)
+        timeline = self.follows.add(flow)
+        snapshot = self.main.snapshot
+        # A live row (not a closed row or a history entry): the timeline starts with its state now.
+        if snapshot is not None and (current := snapshot.index.by_key.get(message.record.key)) is not None:
+            timeline.seed(current, snapshot.taken_at)
+            timeline.observe_snapshot(snapshot)  # its owners (and a listener's clients) as of then
         self.poller.follow(flow)
         self.push_screen(FollowScreen(self.follows, flow))
 

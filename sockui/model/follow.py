@@ -182,6 +182,20 @@ class FollowTimeline:
         ordered = sorted([*self.events, event], key=lambda e: e.time)
         self.events = deque(ordered, maxlen=MAX_EVENTS)
 
+    def seed(self, sock: SocketRecord, when: float) -> None:
+        """Start the timeline with what the table showed when ``f`` was pressed (state at ``when``).
+
+        Without it the first state came with the poller's first look, a moment later, and the
+        timeline opened with the owners the snapshot had named before it. Only sockets with a cookie:
+        the poller tells incarnations apart by cookie, and a UNIX socket has none.
+        """
+        if self.incarnation or sock.cookie is None:
+            return
+        self.incarnation = 1
+        self.cookie = sock.cookie
+        self.state = sock.state
+        self._event(when, sock.state)
+
     def observe(self, obs: Observation) -> None:
         """Take one look into account: state changes, close, a new incarnation, the rates."""
         self.error = obs.error

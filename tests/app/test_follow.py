@@ -47,6 +47,12 @@ async def test_follow_a_connection_through_its_close(bag: SocketBag) -> None:
         timeline = screen.timeline
         assert isinstance(timeline, FollowTimeline)
         await wait_until(pilot, lambda: timeline.state == "ESTABLISHED", what="ESTABLISHED seen live")
+        # It opens with the state the table showed, at the table's time; the owners come after it.
+        await wait_until(pilot, lambda: len(timeline.events) >= 2, what="the owners in the timeline")
+        first, snapshot = timeline.events[0], app.main.snapshot
+        assert snapshot is not None and first.text == "ESTABLISHED", timeline.events
+        assert first.time == snapshot.taken_at, (first, snapshot.taken_at)
+        assert timeline.events[1].text.startswith(f"owners: {os.getpid()}/"), timeline.events
 
         client.sendall(b"x" * PAYLOAD)
         received = 0
