@@ -3,9 +3,10 @@
 Keys: ``time`` (unix seconds, float), ``event`` (``opened`` | ``state`` | ``closed``), then every key of
 the ``--json`` schema for the socket, then what the event adds: ``previous_state`` for a state change;
 for a close ``lifetime`` (seconds since a snapshot first saw it, or null), ``note`` (e.g. "lived < one
-refresh"), and for TCP ``bytes_sent``, ``bytes_received``, ``retransmits`` (the kernel's final counters,
-null when unknown). Strings are escaped as the ``--json`` output escapes them (ASCII only), so a line
-is always one line and safe on a terminal.
+refresh"), ``inbound`` (true: accepted by a listener on its local port; false: made from here; null:
+not a connection), and for TCP ``bytes_sent``, ``bytes_received``, ``retransmits`` (the kernel's
+final counters, null when unknown). Strings are escaped as the ``--json`` output escapes them (ASCII
+only), so a line is always one line and safe on a terminal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def event_json(event: SocketEvent) -> dict[str, Any]:
     elif event.kind == CLOSED:
         obj["lifetime"] = None if event.lifetime is None else round(event.lifetime, 3)
         obj["note"] = event.note
+        obj["inbound"] = event.inbound
         if event.record.proto is Proto.TCP:
             obj["bytes_sent"] = event.bytes_sent
             obj["bytes_received"] = event.bytes_received

@@ -73,7 +73,7 @@ COMMON_KEYS = [
 EXTRA_KEYS = {
     "opened": [],
     "state": ["previous_state"],
-    "closed": ["lifetime", "note"],
+    "closed": ["lifetime", "note", "inbound"],
 }
 TCP_CLOSED_KEYS = ["bytes_sent", "bytes_received", "retransmits"]
 
@@ -121,6 +121,7 @@ def check_keys(obj: dict[str, Any], line: str) -> None:
     if kind == "closed":
         assert obj["lifetime"] is None or (isinstance(obj["lifetime"], float | int) and obj["lifetime"] >= 0)
         assert isinstance(obj["note"], str), line
+        assert obj["inbound"] in (True, False, None), line
         if obj["proto"] == "tcp":
             for key in TCP_CLOSED_KEYS:
                 assert obj[key] is None or (isinstance(obj[key], int) and obj[key] >= 0), line
@@ -468,6 +469,8 @@ def test_200_short_connections_each_closed_once_with_exact_bytes(
             }, event
             assert event["bytes_received"] in (k, k + 1), (k, event)
             assert event["retransmits"] is not None, event
+            # The accepted side was on the listener's port; the client's port was its own.
+            assert event["inbound"] is (key == server_key(k)), (key, event)
             if event["lifetime"] is None:
                 unseen += 1
                 assert event["note"].startswith("lived < one refresh"), event

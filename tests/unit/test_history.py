@@ -232,6 +232,7 @@ def test_event_json() -> None:
     assert (obj["event"], obj["bytes_sent"], obj["bytes_received"], obj["retransmits"]) == ("closed", 7, 8, 1)
     assert obj["lifetime"] == 0.5 and obj["local"] == {"address": "127.0.0.1", "port": 80}
     assert obj["netns"] == {"inode": 7, "name": "host"}
+    assert obj["inbound"] is False, "no listener on port 80 was seen"
     state = SocketEvent(1.0, STATE, tcp(3, 80, 1, "CLOSE_WAIT"), previous_state="ESTABLISHED")
     assert json.loads(event_line(state))["previous_state"] == "ESTABLISHED"
     assert "bytes_sent" not in json.loads(event_line(SocketEvent(1.0, OPENED, tcp(3, 80, 1))))
