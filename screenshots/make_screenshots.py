@@ -168,7 +168,8 @@ async def shoot(name: str, scenario: Scenario, filter_text: str, steps: Steps) -
     """Open the app, run ``steps``, save ``name``.svg."""
     app = SockuiApp(filter_text=filter_text, interval=1.0)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.snapshots_applied > 0)
+        # The first snapshot may come before the owners (the TUI's quick start): wait for them.
+        await wait_until(pilot, lambda: (snap := app.main.snapshot) is not None and not snap.owners_pending)
         await steps(app, pilot, scenario)
         await pilot.pause(0.3)
         path = app.save_screenshot(filename=f"{name}.svg", path=str(HERE))

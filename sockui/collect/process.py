@@ -42,9 +42,12 @@ def read_cmdline(pid: int) -> list[str]:
     """
     with open(f"/proc/{pid}/cmdline", "rb") as fh:
         data = fh.read()
+    # Programs that rewrite their argv in place (setproctitle: nginx, postgres...) leave NUL padding
+    # behind, which would read as a tail of empty arguments (and, joined, a run of spaces).
+    data = data.rstrip(b"\0")
     if not data:
         return []  # a kernel thread or a zombie
-    return os.fsdecode(data.removesuffix(b"\0")).split("\0")
+    return os.fsdecode(data).split("\0")
 
 
 def process_info(pid: int) -> ProcessInfo:
@@ -65,11 +68,6 @@ def process_info(pid: int) -> ProcessInfo:
         return ProcessInfo(pid, gone=True, note="process has exited")
     except (psutil.Error, OSError) as exc:
         return ProcessInfo(pid, gone=False, note=f"cannot read: {type(exc).__name__}")
-    if cmdline:
-        # Programs that rewrite their argv in place (setproctitle: nginx, postgres...) leave NUL
-        # padding behind, which reads as a tail of empty arguments.
-        while cmdline and not cmdline[-1]:
-            cmdline.pop()
     return ProcessInfo(
         pid,
         gone=False,

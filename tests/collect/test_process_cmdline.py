@@ -64,3 +64,30 @@ def test_exited_process_is_said_to_have_exited(child: subprocess.Popen[bytes]) -
         read_cmdline(pid)
     assert process_info(pid).gone
     assert SystemActions().describe(pid).problem is not None
+
+
+#: Rewrites its own argv area in place, as setproctitle does: the new title, then NULs to the end.
+RETITLE = r"""
+import ctypes, sys
+fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (proc(5) fields 48, 49)
+title = b"nginx: worker process"
+ctypes.memmove(start, title.ljust(end - start, b"\0"), end - start)
+sys.stdout.write("up\n"); sys.stdout.flush(); sys.stdin.read()
+"""
+
+
+def test_retitled_process_has_no_tail_of_empty_arguments() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RETITLE, "x" * 64], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as fh:
+            assert fh.read().endswith(b"\0\0\0"), "the padding this test is about"
+        assert read_cmdline(proc.pid) == ["nginx: worker process"]
+        assert process_info(proc.pid).cmdline == ("nginx: worker process",)
+        assert SystemActions().describe(proc.pid).cmdline == "nginx: worker process"
+    finally:
+        proc.kill()
+        proc.wait(10)
