@@ -63,8 +63,24 @@ def endpoint_text(ep: Endpoint | None, proto: Proto, services: ServiceTable) -> 
 def owners_text(sock: SocketRecord) -> str:
     """``1234/nginx fd 7, 1240/nginx fd 7`` or a reason there is none."""
     if not sock.owners:
-        return "none visible"
+        reason = no_owner_reason(sock)
+        return f"none: {reason}" if reason else "none visible"
     return ", ".join(f"{fmt.owner(o)} fd {o.fd}" for o in sock.owners)
+
+
+def no_owner_reason(sock: SocketRecord) -> str | None:
+    """Why no process can hold ``sock``, when the kernel says so; None when one might (hidden).
+
+    A TCP socket with no inode has no file any process could hold: either its process closed it and
+    the kernel is finishing the close (TIME_WAIT, FIN_WAIT2, LAST_ACK...), or it is a connection
+    being set up that no accept() has taken yet (SYN_RECV). Blaming unreadable fd tables for those
+    ("owners hidden") sent people looking for a process that does not exist.
+    """
+    if sock.proto is not Proto.TCP or sock.inode or sock.owners:
+        return None
+    if sock.state == "SYN_RECV":
+        return "no accept() has taken this connection yet (SYN_RECV)"
+    return f"its process closed it and the kernel is finishing the close ({sock.state})"
 
 
 @dataclass(frozen=True)

@@ -687,6 +687,10 @@ class MainScreen(Screen[None]):
         if record is None or snapshot is None:
             return
         if not record.owners:
+            reason = describe.no_owner_reason(record)
+            if reason is not None:
+                self.notify(f"No process holds this socket: {reason}.", markup=False)
+                return
             hidden = (
                 f" (owners hidden: {coverage.hidden_owners_reason(snapshot)})"
                 if snapshot.hidden_owners

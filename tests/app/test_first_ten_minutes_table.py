@@ -360,6 +360,25 @@ async def test_hidden_owners_note_does_not_blame_privilege_as_root() -> None:
         assert all("no privilege" not in m for m in notes(app))
 
 
+async def test_time_wait_has_no_owner_by_nature_not_a_hidden_one() -> None:
+    """A socket with no inode (TIME_WAIT) has no file to hold: o and the detail pane say that, and do not
+    blame the unreadable fd tables counted in the status line."""
+    remain = tcp(1, 100, "TIME_WAIT", remote_port=40000)._replace(owners=(), inode=0)
+    source = FixedSource([remain, tcp(2, 200)], euid=0, hidden_owners=3)
+    app = scripted_app(source)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for_snapshot(pilot, app)
+        await move_cursor_to(pilot, app.main.table, 1)
+        await pilot.press("o")
+        message = await wait_for_note(pilot, app, "No process holds this socket")
+        expected = "its process closed it and the kernel is finishing the close (TIME_WAIT)"
+        assert message == f"No process holds this socket: {expected}.", message
+        await pilot.press("enter")
+        owners = app.main.detail.query_one("#detail-owners", Static)
+        text = await wait_until(pilot, lambda: "owners" in static_text(owners) and static_text(owners), 10)
+        assert f"none: {expected}" in text and "hidden" not in text, text
+
+
 async def test_first_tab_into_the_client_list_highlights_a_client() -> None:
     source = FixedSource(
         [

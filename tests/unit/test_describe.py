@@ -242,6 +242,16 @@ def test_pair_unix_peer_without_name() -> None:
 def test_owners_text() -> None:
     assert owners_text(UDP_BOUND) == "none visible"
     assert owners_text(LISTENER) == "10/nginx fd 3, 11/nginx fd 3"
+    # No inode: no file any process could hold; said as such, not as "hidden".
+    closing = TIME_WAIT._replace(state="TIME_WAIT")
+    assert (
+        owners_text(closing)
+        == "none: its process closed it and the kernel is finishing the close (TIME_WAIT)"
+    )
+    assert (
+        owners_text(closing._replace(state="SYN_RECV"))
+        == "none: no accept() has taken this connection yet (SYN_RECV)"
+    )
 
 
 def test_endpoint_lines() -> None:
