@@ -27,6 +27,10 @@ from sockui.model.socket import SocketRecord
 
 #: Characters of a text shown in the menu (the whole text is copied).
 PREVIEW = 70
+#: The box's width at most (app.tcss ``#copy-box``), and the cells its frame takes from an entry:
+#: border and padding of the box, the list's tall border, an entry's padding, a scrollbar.
+BOX_WIDTH = 110
+BOX_FRAME = 14
 #: Owners whose command lines are read for ``p``.
 MAX_OWNERS = 8
 
@@ -65,9 +69,19 @@ class CopyMenuScreen(ModalScreen[CopyChoice | None]):
 
     def _options(self) -> list[Option]:
         width = max(len(item.label) for item in self.items)
-        return [
-            Option(self._label(item, width), id=item.key, disabled=item.text is None) for item in self.items
-        ]
+        # One line per entry, cut with "…" where the box ends: wrapped, the previews and reasons of
+        # an 80-column menu ran under the keys of the next entries (OptionList wraps every prompt).
+        cells = max(20, min(BOX_WIDTH, self.app.size.width) - BOX_FRAME)
+        options = []
+        for item in self.items:
+            label = self._label(item, width)
+            label.truncate(cells, overflow="ellipsis")
+            options.append(Option(label, id=item.key, disabled=item.text is None))
+        return options
+
+    def on_resize(self) -> None:
+        """Cut the entries again to the new width."""
+        self._refill()
 
     @staticmethod
     def _label(item: CopyItem, width: int) -> Text:
@@ -98,6 +112,11 @@ class CopyMenuScreen(ModalScreen[CopyChoice | None]):
     @on(ProcessesRead)
     def _processes_read(self, message: ProcessesRead) -> None:
         self.items = copy_items(self.sock, message.processes)
+        self._refill()
+
+    def _refill(self) -> None:
+        if not self.is_mounted:
+            return
         options = self.query_one(OptionList)
         highlighted = options.highlighted
         options.clear_options()

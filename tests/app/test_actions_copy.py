@@ -33,7 +33,7 @@ from sockui.screens.copy_menu import CopyMenuScreen
 
 from .actions_support import open_on, record_where, wait_screen
 from .conftest import Loopback, Tmux
-from .support import ONE_SNAPSHOT, inode, wait_for_snapshot, wait_until
+from .support import ONE_SNAPSHOT, inode, screen_text, wait_for_snapshot, wait_until
 
 SIZE = (160, 45)
 OSC52 = re.compile("\x1b\\]52;c;([A-Za-z0-9+/=]*)\x07")
@@ -351,3 +351,30 @@ def test_copy_in_tmux_fills_the_tmux_buffer(tmux: Tmux, sockui_script: Path, loo
     tmux.send("q")
     poll(tmux, lambda: tmux.exit_status() is not None, 20.0, "sockui to exit")
     assert tmux.exit_status() == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_copy_menu_entries_stay_on_one_line(loopback: Loopback, size: tuple[int, int]) -> None:
+    """Every entry on one line of its own, cut with "…" at the box's edge, the hint under them in view.
+
+    Wrapped, an 80-column menu ran previews and reasons under the keys of the next entries.
+    """
+    app = SockuiApp(filter_text=f"port {loopback.port}", interval=ONE_SNAPSHOT)
+    async with app.run_test(size=size) as pilot:
+        await wait_for_snapshot(pilot, app)
+        record = record_where(app, inode(loopback.listener))
+        assert record is not None
+        await open_on(pilot, app, record, "c")
+        await wait_screen(pilot, app, CopyMenuScreen)
+
+        def menu() -> list[str] | None:
+            lines = screen_text(app)
+            rows = [line for line in lines if re.search(r"▊\s+[a-z] ", line)]
+            return (
+                rows if len(rows) == len(COPY_KEYS) and any("esc: close" in line for line in lines) else None
+            )
+
+        rows = await wait_until(pilot, menu, what="every entry on a line of its own and the hint")
+        keys = [re.search(r"▊\s+([a-z]) ", row).group(1) for row in rows]  # type: ignore[union-attr]
+        assert keys == list(COPY_KEYS), rows
+        assert any(row.rstrip(" ▎│").endswith("…") for row in rows) or size[0] > 80, rows

@@ -57,7 +57,7 @@ from textual.widgets import DataTable, OptionList, RadioButton, Static
 from sockui.app import SockuiApp
 from sockui.model.history import SocketEvent
 from sockui.model.socket import Binding, SocketRecord
-from sockui.screens.copy_menu import PREVIEW, CopyMenuScreen
+from sockui.screens.copy_menu import CopyMenuScreen
 from sockui.screens.dialogs import CloseScreen, KillScreen
 from sockui.screens.follow import FollowListScreen, FollowScreen
 from sockui.screens.help import HelpScreen
@@ -628,7 +628,10 @@ async def test_help_copy_dialogs_and_narrow(cast: Cast, monkeypatch: pytest.Monk
             o.id: str(o.prompt) for o in (options.get_option_at_index(i) for i in range(options.option_count))
         }
         assert prompts["l"].endswith(cast.abstract_shown), prompts["l"]
-        assert prompts["p"].endswith(CMDLINE_SHOWN[: PREVIEW - len(str(boss.pid)) - 1] + "…"), prompts["p"]
+        # One line, cut where the box ends (its width, not PREVIEW, decides here), marked as cut.
+        shown_p = prompts["p"].partition("pid and command line")[2].strip()
+        assert shown_p.endswith("…") and "\n" not in prompts["p"], prompts["p"]
+        assert f"{boss.pid} {CMDLINE_SHOWN}".startswith(shown_p[:-1]) and len(shown_p) > 40, shown_p
         inert(app, await showing(pilot, app, r"\x07[@click=quit]"), cast.abstract_shown)
         app.clear_notifications()
         await pilot.press("p")
