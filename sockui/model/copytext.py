@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from sockui.model import format as fmt
 from sockui.model.columns import local_cell, proto_label, remote_cell
+from sockui.model.describe import no_owner_reason
 from sockui.model.export import record_json
 from sockui.model.netns import HOST
 from sockui.model.process import ProcessInfo
@@ -291,7 +292,10 @@ def _json_item(sock: SocketRecord) -> CopyItem:
 
 def _process_item(sock: SocketRecord, processes: Sequence[ProcessInfo]) -> CopyItem:
     if not sock.owners:
-        return _item("p", None, "no owner is known (none holds it, or it is hidden for lack of privilege)")
+        reason = no_owner_reason(sock)
+        if reason is not None:
+            return _item("p", None, f"no process holds it: {reason}")
+        return _item("p", None, "no owner is visible (none holds it, or its holder's fds could not be read)")
     infos = {p.pid: p for p in processes}
     names = {o.pid: o.name for o in reversed(sock.owners)}  # first owner entry of each pid wins
     lines = []

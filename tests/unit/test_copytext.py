@@ -154,7 +154,12 @@ def test_tcp_v6_connection() -> None:
         "j": as_json(TCP6),
         "p": None,
     }
-    assert why(TCP6, "p").startswith("no owner is known")
+    assert why(TCP6, "p").startswith("no owner is visible")
+    # No inode: no file any process could hold; said as such, not as hidden.
+    closing = TCP6._replace(inode=0, state="TIME_WAIT")
+    assert why(closing, "p") == (
+        "no process holds it: its process closed it and the kernel is finishing the close (TIME_WAIT)"
+    )
     assert quick_text(TCP6) == "tcp6 [::1]:5000 -> [::1]:80"
 
 
