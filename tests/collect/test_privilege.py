@@ -107,34 +107,32 @@ print(json.dumps(out))
 """
 
 
-def sandboxed(code: int, *command: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """``command`` with socket(AF_NETLINK) failing with ``code``; text output."""
-    if platform.machine() not in ("x86_64", "aarch64"):
-        pytest.skip(f"the seccomp launcher knows x86_64 and aarch64, not {platform.machine()}")
+def run_text(
+    command: list[str], *, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``command`` from /, with the test environment; text output (undecodable bytes kept)."""
     return subprocess.run(
-        [sys.executable, "-c", SECCOMP_LAUNCHER, str(code), *command],
+        command,
         capture_output=True,
         text=True,
         errors="surrogateescape",
-        env=ENV,
+        env=ENV if env is None else env,
         cwd="/",
         timeout=timeout,
         check=False,
     )
 
 
+def sandboxed(code: int, *command: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """``command`` with socket(AF_NETLINK) failing with ``code``; text output."""
+    if platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip(f"the seccomp launcher knows x86_64 and aarch64, not {platform.machine()}")
+    return run_text([sys.executable, "-c", SECCOMP_LAUNCHER, str(code), *command], timeout=timeout)
+
+
 def sockui_json(*prefix: str) -> tuple[list[dict[str, Any]], str]:
     """``sockui --once --json`` (behind ``prefix``, e.g. a sandbox) -> (objects, stderr); exit 0 asserted."""
-    result = subprocess.run(
-        [*prefix, sys.executable, "-m", "sockui", "--once", "--json"],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=ENV,
-        cwd="/",
-        timeout=60,
-        check=False,
-    )
+    result = run_text([*prefix, sys.executable, "-m", "sockui", "--once", "--json"])
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     return json.loads(result.stdout), result.stderr
@@ -236,15 +234,8 @@ def private_proc() -> Iterator[None]:
 def in_hidepid(mode: str, *command: str) -> subprocess.CompletedProcess[str]:
     """``command`` as nobody, in a private mount namespace whose /proc is mounted ``hidepid=mode``."""
     script = f'mount -t proc -o hidepid={mode} proc /proc && exec "$@"'
-    return subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *AS_NOBODY, *command],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=ENV,
-        cwd="/",
-        timeout=60,
-        check=False,
+    return run_text(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *AS_NOBODY, *command]
     )
 
 
@@ -405,16 +396,7 @@ asyncio.run(main())
 def run_tui(prefix: list[str], inode: int) -> dict[str, Any]:
     """:data:`TUI_SCRIPT` behind ``prefix`` (setpriv, a sandbox); its report, after a clean exit."""
     env = {**ENV, "HOME": "/nonexistent"}
-    result = subprocess.run(
-        [*prefix, sys.executable, "-c", TUI_SCRIPT, str(inode)],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=env,
-        cwd="/",
-        timeout=90,
-        check=False,
-    )
+    result = run_text([*prefix, sys.executable, "-c", TUI_SCRIPT, str(inode)], timeout=90, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -473,15 +455,9 @@ def test_root_without_cap_net_admin_cannot_close(bag: SocketBag) -> None:
     from sockui.act.destroy import ROOT_LACKS_CAP
 
     _, client, server = tcp_pair(bag)
-    result = subprocess.run(
+    result = run_text(
         ["setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin"]
-        + [sys.executable, "-c", NOBODY_SCRIPT, str(inode_of(client))],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd="/",
-        timeout=60,
-        check=False,
+        + [sys.executable, "-c", NOBODY_SCRIPT, str(inode_of(client))]
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"ok": False, "reason": ROOT_LACKS_CAP, "code": errno.EPERM}
