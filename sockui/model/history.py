@@ -149,8 +149,9 @@ class EventTracker:
                 if is_remain(sock):
                     remains.add(key)
                     if self._baseline and not self.destroy_events:  # nobody else will say it closed
-                        inbound = self._inbound(sock.proto, sock.local, sock.remote, sock.netns)
-                        events.append(SocketEvent(now, CLOSED, sock, note=REMAIN_NOTE, inbound=inbound))
+                        events.append(
+                            SocketEvent(now, CLOSED, sock, note=REMAIN_NOTE, inbound=self._inbound(sock))
+                        )
                     continue
                 first_seen.setdefault(key, now)
                 if self._baseline:
@@ -177,11 +178,11 @@ class EventTracker:
         self._baseline = True
         return events
 
-    def _inbound(self, proto: Proto, local: object, remote: object, netns: int) -> bool | None:
+    def _inbound(self, sock: SocketRecord) -> bool | None:
         """Whether a connection was accepted by a listener on its local port (see SocketEvent.inbound)."""
-        if not isinstance(local, InetEndpoint) or not isinstance(remote, InetEndpoint):
+        if not isinstance(sock.local, InetEndpoint) or not isinstance(sock.remote, InetEndpoint):
             return None
-        key = (proto, local.port, netns)
+        key = (sock.proto, sock.local.port, sock.netns)
         return key in self._listeners or key in self._before_listeners
 
     def _gone(self, sock: SocketRecord, when: float) -> SocketEvent:
@@ -192,7 +193,7 @@ class EventTracker:
             sock,
             first_seen=first,
             lifetime=None if first is None else max(0.0, when - first),
-            inbound=self._inbound(sock.proto, sock.local, sock.remote, sock.netns),
+            inbound=self._inbound(sock),
         )
 
     def destroyed(self, messages: Iterable[Destroyed]) -> list[SocketEvent]:
@@ -237,7 +238,7 @@ class EventTracker:
             lifetime=None if first is None else max(0.0, msg.time - first),
             source="destroy",
             note=note,
-            inbound=self._inbound(sock.proto, sock.local, sock.remote, sock.netns),
+            inbound=self._inbound(sock),
         )
 
     def _record_of(self, msg: Destroyed) -> SocketRecord:
